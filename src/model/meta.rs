@@ -1,0 +1,36 @@
+//! The ONNX contract shared by the exporter (`ship-tools`) and the runtime: graph input and
+//! output names and the `metadata_props` keys. Spelled here once.
+
+/// Visible luminance input, `[1,1,H,W]` f32 in `[0,1]`.
+pub const INPUT_VIS: &str = "vis_y";
+/// Infrared input, `[1,1,H,W]` f32 in `[0,1]`.
+pub const INPUT_IR: &str = "ir";
+/// Fused output, `[1,C,H,W]` f32 (raw: the runtime clamps).
+pub const OUTPUT: &str = "fused";
+
+/// `metadata_props` key: the task (`ivif` or `pansharpen`).
+pub const TASK: &str = "task";
+/// Task value of infrared-visible fusion models.
+pub const TASK_IVIF: &str = "ivif";
+/// Task value of pan-sharpening models.
+pub const TASK_PANSHARPEN: &str = "pansharpen";
+/// `metadata_props` key: architecture / preset name (`ship`, `ship++`, `edge`, `custom`).
+pub const ARCHITECTURE: &str = "architecture";
+/// `metadata_props` key: the full network configuration as JSON.
+pub const CONFIG: &str = "config";
+/// `metadata_props` key: feature width.
+pub const WIDTH: &str = "width";
+/// `metadata_props` key: number of SHIP blocks.
+pub const BLOCKS: &str = "blocks";
+/// `metadata_props` key: interaction orders.
+pub const ORDERS: &str = "orders";
+/// `metadata_props` key: output bands.
+pub const BANDS: &str = "bands";
+/// `metadata_props` key: spatial scale ratio between the inputs (1 for IVIF).
+pub const SCALE_RATIO: &str = "scale_ratio";
+/// `metadata_props` key: value range of inputs and output, "lo,hi".
+pub const VALUE_RANGE: &str = "value_range";
+/// `metadata_props` key: what the weights were trained on.
+pub const TRAINING_DATA: &str = "training_data";
+/// `metadata_props` key: version of the tool that wrote the model.
+pub const VERSION: &str = "version";

@@ -1,0 +1,9 @@
+//! The one integration test binary: CLI runs, library-level fusion checks and bad input.
+
+mod models;
+mod util;
+
+mod bad_input;
+mod fuse_cli;
+mod fuser_api;
+mod readme;
