@@ -1,0 +1,165 @@
+//! Subcommands of `ship-tools`, one struct each, converted once into library calls.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, anyhow};
+use candle_core::Device;
+use clap::{Parser, Subcommand};
+
+use ship_tools::export::{self, ModelInfo};
+use ship_tools::nets::{self, ShipConfig};
+use ship_tools::train::{self, TrainOptions};
+
+/// Offline tools for ship-edge: SHIP / SHIP++ networks in candle, training, import, ONNX export.
+#[derive(Debug, Parser)]
+#[command(name = "ship-tools", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Print parameters and multiply-accumulates per pixel of a preset.
+    Info {
+        /// Network preset: ship, ship++ or edge.
+        #[arg(long, default_value = "ship")]
+        preset: String,
+    },
+    /// Convert the authors' SHIP checkpoint (SHIP_model.pth) into a weight file of our `ship` preset.
+    ImportOfficial {
+        /// The released PyTorch checkpoint.
+        pth: PathBuf,
+        /// Output weights (safetensors).
+        #[arg(short, long)]
+        out: PathBuf,
+    },
+    /// Export weights of a preset to an ONNX model for ship-edge (standard ops, symbolic H and W).
+    Export {
+        /// Weights (safetensors) from `train` or `import-official`.
+        #[arg(long)]
+        weights: PathBuf,
+        /// Network preset the weights belong to: ship, ship++ or edge.
+        #[arg(long)]
+        preset: String,
+        /// Output ONNX file.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Text for the model's `training_data` metadata.
+        #[arg(long, default_value = "unspecified")]
+        training_data: String,
+    },
+    /// Train a fusion network on IR/visible pairs (DIR/ir and DIR/vi, matched by file name).
+    Train {
+        /// Network preset: ship, ship++ or edge.
+        #[arg(long, default_value = "edge")]
+        preset: String,
+        /// Training data folder holding ir/ and vi/.
+        #[arg(long)]
+        data: PathBuf,
+        /// Optimiser steps.
+        #[arg(long, default_value_t = 1000)]
+        steps: usize,
+        /// Crops per step.
+        #[arg(long, default_value_t = 4)]
+        batch: usize,
+        /// Square crop size in pixels.
+        #[arg(long, default_value_t = 96)]
+        crop: usize,
+        /// Adam learning rate (the paper uses 1e-4 for 100k steps).
+        #[arg(long, default_value_t = 1e-4)]
+        lr: f64,
+        /// Seed of initialisation, crops and augmentation.
+        #[arg(long, default_value_t = 10)]
+        seed: u64,
+        /// Output weights (safetensors).
+        #[arg(short, long)]
+        out: PathBuf,
+    },
+}
+
+fn preset(name: &str) -> anyhow::Result<ShipConfig> {
+    ShipConfig::preset(name).ok_or_else(|| {
+        anyhow!(
+            "unknown preset `{name}`: choose one of {}",
+            ShipConfig::preset_names().join(", ")
+        )
+    })
+}
+
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.cmd {
+        Cmd::Info { preset: name } => {
+            let cfg = preset(&name)?;
+            let (net, varmap) = nets::build_trainable(&cfg, 0, &Device::Cpu)?;
+            let (params, buffers) = nets::count_parameters(&varmap);
+            let macs = export::macs_per_pixel(&net)?;
+            println!("preset      {name}");
+            println!("config      {}", serde_json::to_string(&cfg)?);
+            println!("parameters  {params} learnable (+{buffers} fixed buffer values)");
+            println!(
+                "MACs/pixel  {macs} ({:.4} MMAC; convolutions only, FFT excluded)",
+                macs as f64 / 1e6
+            );
+            println!(
+                "at 640x480  {:.1} GMAC per frame",
+                macs as f64 * 640.0 * 480.0 / 1e9
+            );
+        }
+        Cmd::ImportOfficial { pth, out } => {
+            let n = export::official::import_official(&pth, &out)?;
+            println!(
+                "imported {n} tensors from {} into {}",
+                pth.display(),
+                out.display()
+            );
+        }
+        Cmd::Export {
+            weights,
+            preset: name,
+            out,
+            training_data,
+        } => {
+            let cfg = preset(&name)?;
+            let net = export::load_weights(&weights, &cfg, &Device::Cpu)?;
+            let info = ModelInfo {
+                architecture: name,
+                training_data,
+            };
+            export::export_onnx(&net, &info, &out)?;
+            println!("wrote {}", out.display());
+        }
+        Cmd::Train {
+            preset: name,
+            data,
+            steps,
+            batch,
+            crop,
+            lr,
+            seed,
+            out,
+        } => {
+            let cfg = preset(&name)?;
+            let opts = TrainOptions {
+                data,
+                steps,
+                batch,
+                crop,
+                lr,
+                seed,
+                out: out.clone(),
+                log_every: 10,
+            };
+            let report = train::train(&cfg, &opts, &Device::Cpu).context("training")?;
+            println!(
+                "trained {name} for {steps} steps ({:.2} steps/s): loss {:.4} -> {:.4}; weights in {}",
+                report.steps_per_second,
+                report.first_loss,
+                report.final_loss,
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! Network configuration: one plain struct, named presets.
+
+use serde::{Deserialize, Serialize};
+
+/// Which fusion task a network is built for (decides input streams and head).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Infrared + visible fusion: inputs `vis_y` and `ir`, output fused Y.
+    Ivif,
+}
+
+impl Task {
+    /// The name written to the ONNX `task` metadata (what the runtime checks).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Task::Ivif => "ivif",
+        }
+    }
+}
+
+/// SHIP / SHIP++ configuration. `Default` is the paper-size SHIP-IVIF network
+/// (SHIP_NETWORK.md §2: C = 16, L = 3, N = 4), whose parameter names match the official checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ShipConfig {
+    pub task: Task,
+    /// Feature width C of each stream (the channel branch runs at 2C).
+    pub width: usize,
+    /// Number of SHIP blocks L.
+    pub blocks: usize,
+    /// Interaction orders N, in both the spatial and the channel branch (>= 1).
+    pub orders: usize,
+    /// EdgeBlocks in each feature extractor.
+    pub edge_blocks: usize,
+    /// Growth (hidden width) of the InvBlocks' DenseBlocks.
+    pub growth: usize,
+    /// Post-process each block's channel branch with an InvBlock before its 1x1 conv
+    /// (SHIP does; the edge preset replaces it by the 1x1 conv alone).
+    pub channel_inv_block: bool,
+    /// SHIP++: order-k attention/modulator computed from all earlier orders.
+    pub cross_order_attention: bool,
+    /// SHIP++: aggregate every order's result, not only the last one.
+    pub cross_order_integration: bool,
+    /// SHIP++: residual paths carry each order's input into its output.
+    pub residual_memory: bool,
+}
+
+impl Default for ShipConfig {
+    fn default() -> Self {
+        Self::ship()
+    }
+}
+
+/// A preset constructor.
+pub type Preset = fn() -> ShipConfig;
+
+/// The named presets `ship-tools` accepts, with their constructors.
+pub const PRESETS: &[(&str, Preset)] = &[
+    ("ship", ShipConfig::ship),
+    ("ship++", ShipConfig::ship_pp),
+    ("edge", ShipConfig::edge),
+];
+
+impl ShipConfig {
+    /// SHIP for IVIF exactly as released (CVPR 2024).
+    pub fn ship() -> Self {
+        Self {
+            task: Task::Ivif,
+            width: 16,
+            blocks: 3,
+            orders: 4,
+            edge_blocks: 2,
+            growth: 16,
+            channel_inv_block: true,
+            cross_order_attention: false,
+            cross_order_integration: false,
+            residual_memory: false,
+        }
+    }
+
+    /// SHIP++ (TPAMI 2025): SHIP plus the three cross-order mechanisms, each a switch.
+    pub fn ship_pp() -> Self {
+        Self {
+            cross_order_attention: true,
+            cross_order_integration: true,
+            residual_memory: true,
+            ..Self::ship()
+        }
+    }
+
+    /// Narrow, shallow SHIP for ARM boards (<= 0.06 MMAC per pixel).
+    pub fn edge() -> Self {
+        Self {
+            width: 8,
+            blocks: 2,
+            orders: 3,
+            edge_blocks: 1,
+            growth: 8,
+            channel_inv_block: false,
+            ..Self::ship()
+        }
+    }
+
+    /// Looks a preset up by name.
+    pub fn preset(name: &str) -> Option<Self> {
+        PRESETS.iter().find(|(n, _)| *n == name).map(|(_, f)| f())
+    }
+
+    /// Names of all presets, for error messages.
+    pub fn preset_names() -> Vec<&'static str> {
+        PRESETS.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// Checks that the sizes fit together (even splits, at least one order and block).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.width < 4 || !self.width.is_multiple_of(4) {
+            return Err(format!(
+                "width {} must be a multiple of 4 (>= 4)",
+                self.width
+            ));
+        }
+        if self.blocks == 0 || self.orders == 0 || self.edge_blocks == 0 {
+            return Err("blocks, orders and edge_blocks must be >= 1".into());
+        }
+        if self.growth < 2 || !self.growth.is_multiple_of(2) {
+            return Err(format!("growth {} must be even (>= 2)", self.growth));
+        }
+        if !(self.blocks * self.width).is_multiple_of(2) {
+            return Err("blocks * width must be even (the top InvBlock splits it in half)".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,267 @@
+//! Building blocks shared by the SHIP modules. Each one runs in candle (`forward`) and emits the
+//! same computation as ONNX nodes (`emit`), so the exported graph cannot drift from the network.
+
+use candle_core::{Result, Tensor};
+use candle_nn::{Init, VarBuilder};
+
+use crate::export::graph::Graph;
+
+/// A single-input module that runs in candle and emits itself into an ONNX graph.
+pub trait Layer {
+    /// Runs the module on an NCHW tensor.
+    fn forward(&self, x: &Tensor) -> Result<Tensor>;
+    /// Emits the module's nodes reading `x`; returns the name of its output.
+    fn emit(&self, g: &mut Graph, x: &str) -> Result<String>;
+}
+
+/// PyTorch's default conv initialisation, uniform(±1/sqrt(fan_in)) for weight and bias.
+pub fn torch_default_init(fan_in: usize) -> Init {
+    let bound = 1.0 / (fan_in as f64).sqrt();
+    Init::Uniform {
+        lo: -bound,
+        up: bound,
+    }
+}
+
+/// Square k x k convolution, stride 1, "same" padding, with bias.
+#[derive(Debug, Clone)]
+pub struct Conv {
+    pub(crate) weight: Tensor,
+    pub(crate) bias: Option<Tensor>,
+    pad: usize,
+}
+
+impl Conv {
+    /// Conv `cin -> cout` with a `k x k` kernel and bias, weights `weight` / `bias` under `vb`.
+    pub fn new(vb: VarBuilder, cin: usize, cout: usize, k: usize) -> Result<Self> {
+        Self::with_init(vb, cin, cout, k, torch_default_init(cin * k * k))
+    }
+
+    /// Same as [`Conv::new`] with an explicit weight initialisation.
+    pub fn with_init(
+        vb: VarBuilder,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        init: Init,
+    ) -> Result<Self> {
+        let weight = vb.get_with_hints((cout, cin, k, k), "weight", init)?;
+        let bias = vb.get_with_hints(cout, "bias", torch_default_init(cin * k * k))?;
+        Ok(Self {
+            weight,
+            bias: Some(bias),
+            pad: k / 2,
+        })
+    }
+
+    /// A conv from already computed (e.g. folded) weights.
+    pub fn from_weights(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
+        let (_, _, kh, kw) = weight.dims4()?;
+        if kh != kw || kh % 2 == 0 {
+            candle_core::bail!("only odd square kernels are supported, got {kh}x{kw}");
+        }
+        Ok(Self {
+            weight,
+            bias,
+            pad: kh / 2,
+        })
+    }
+}
+
+impl Layer for Conv {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = super::conv_cpu::conv2d_same(x, &self.weight)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
+            None => Ok(y),
+        }
+    }
+
+    fn emit(&self, g: &mut Graph, x: &str) -> Result<String> {
+        let w = g.init_tensor("w", &self.weight)?;
+        let b = self
+            .bias
+            .as_ref()
+            .map(|b| g.init_tensor("b", b))
+            .transpose()?;
+        Ok(g.conv(x, &w, b.as_deref(), self.pad, 1))
+    }
+}
+
+/// The "refresh" block used everywhere: Conv3 -> ReLU -> Conv3 (names `0` and `2`).
+#[derive(Debug, Clone)]
+pub struct Blk {
+    c1: Conv,
+    c2: Conv,
+}
+
+impl Blk {
+    pub fn new(vb: VarBuilder, cin: usize, cout: usize) -> Result<Self> {
+        Ok(Self {
+            c1: Conv::new(vb.pp("0"), cin, cout, 3)?,
+            c2: Conv::new(vb.pp("2"), cout, cout, 3)?,
+        })
+    }
+}
+
+impl Layer for Blk {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.c2.forward(&self.c1.forward(x)?.relu()?)
+    }
+
+    fn emit(&self, g: &mut Graph, x: &str) -> Result<String> {
+        let y = self.c1.emit(g, x)?;
+        let y = g.relu(&y);
+        self.c2.emit(g, &y)
+    }
+}
+
+/// Two 1x1 convs on a pooled (B,C,1,1) vector: Conv1(a->b) -> ReLU -> Conv1(b->a')
+/// (names `0` and `2`).
+#[derive(Debug, Clone)]
+pub struct Mlp {
+    c1: Conv,
+    c2: Conv,
+}
+
+impl Mlp {
+    pub fn new(vb: VarBuilder, cin: usize, hidden: usize, cout: usize) -> Result<Self> {
+        Ok(Self {
+            c1: Conv::new(vb.pp("0"), cin, hidden, 1)?,
+            c2: Conv::new(vb.pp("2"), hidden, cout, 1)?,
+        })
+    }
+}
+
+impl Layer for Mlp {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.c2.forward(&self.c1.forward(x)?.relu()?)
+    }
+
+    fn emit(&self, g: &mut Graph, x: &str) -> Result<String> {
+        let y = self.c1.emit(g, x)?;
+        let y = g.relu(&y);
+        self.c2.emit(g, &y)
+    }
+}
+
+/// Per-pixel LayerNorm over the channel axis with bias (Restormer "WithBias"), variance biased,
+/// computed in two passes (mean, then mean of squared deviations) for f32 stability.
+#[derive(Debug, Clone)]
+pub struct ChannelNorm {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+/// Epsilon of every normalisation in SHIP (LayerNorm and InstanceNorm).
+pub const NORM_EPS: f64 = 1e-5;
+
+impl ChannelNorm {
+    /// Parameters `body.weight` / `body.bias` under `vb`, as in the official checkpoint.
+    pub fn new(vb: VarBuilder, c: usize) -> Result<Self> {
+        let vb = vb.pp("body");
+        Ok(Self {
+            weight: vb.get_with_hints(c, "weight", Init::Const(1.0))?,
+            bias: vb.get_with_hints(c, "bias", Init::Const(0.0))?,
+        })
+    }
+}
+
+impl Layer for ChannelNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let xc = x.broadcast_sub(&x.mean_keepdim(1)?)?;
+        let var = xc.sqr()?.mean_keepdim(1)?;
+        let y = xc.broadcast_div(&(var + NORM_EPS)?.sqrt()?)?;
+        y.broadcast_mul(&self.weight.reshape((1, (), 1, 1))?)?
+            .broadcast_add(&self.bias.reshape((1, (), 1, 1))?)
+    }
+
+    fn emit(&self, g: &mut Graph, x: &str) -> Result<String> {
+        let c = self.weight.dim(0)?;
+        let y = emit_normalize(g, x, NormAxes::Channels);
+        let w = g.init_tensor_as("ln_w", &self.weight, &[1, c, 1, 1])?;
+        let b = g.init_tensor_as("ln_b", &self.bias, &[1, c, 1, 1])?;
+        let y = g.mul(&y, &w);
+        Ok(g.add(&y, &b))
+    }
+}
+
+/// Which axes a normalisation takes its statistics over.
+#[derive(Debug, Clone, Copy)]
+pub enum NormAxes {
+    /// The channel axis, per pixel (LayerNorm).
+    Channels,
+    /// H and W, per channel (InstanceNorm).
+    Spatial,
+}
+
+/// (x - mean) / sqrt(var + eps), two-pass, as ONNX nodes.
+pub fn emit_normalize(g: &mut Graph, x: &str, axes: NormAxes) -> String {
+    let mean = |g: &mut Graph, t: &str| match axes {
+        NormAxes::Channels => g.reduce_mean(t, &[1]),
+        NormAxes::Spatial => g.spatial_mean(t),
+    };
+    let mu = mean(g, x);
+    let xc = g.sub(x, &mu);
+    let sq = g.mul(&xc, &xc);
+    let var = mean(g, &sq);
+    let eps = g.scalar(NORM_EPS as f32);
+    let var = g.add(&var, &eps);
+    let sd = g.sqrt(&var);
+    g.div(&xc, &sd)
+}
+
+/// Affine InstanceNorm (two-pass statistics over H, W per channel).
+#[derive(Debug, Clone)]
+pub struct InstanceNorm {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl InstanceNorm {
+    pub fn new(vb: VarBuilder, c: usize) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get_with_hints(c, "weight", Init::Const(1.0))?,
+            bias: vb.get_with_hints(c, "bias", Init::Const(0.0))?,
+        })
+    }
+}
+
+impl Layer for InstanceNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        // Means over W then over H: a sum of <= W (then H) f32 terms at a time. One flat f32 sum over
+        // a whole frame loses the digits these features need (their mean is ~100x their spread).
+        let xc = x.broadcast_sub(&gap(x)?)?;
+        let var = gap(&xc.sqr()?)?;
+        let y = xc.broadcast_div(&(var + NORM_EPS)?.sqrt()?)?;
+        y.broadcast_mul(&self.weight.reshape((1, (), 1, 1))?)?
+            .broadcast_add(&self.bias.reshape((1, (), 1, 1))?)
+    }
+
+    fn emit(&self, g: &mut Graph, x: &str) -> Result<String> {
+        let c = self.weight.dim(0)?;
+        // Explicit two-pass averages rather than InstanceNormalization: onnxruntime's one-pass
+        // kernel loses digits on these features (SHIP_NETWORK.md §7, precision note).
+        let y = emit_normalize(g, x, NormAxes::Spatial);
+        let w = g.init_tensor_as("in_w", &self.weight, &[1, c, 1, 1])?;
+        let b = g.init_tensor_as("in_b", &self.bias, &[1, c, 1, 1])?;
+        let y = g.mul(&y, &w);
+        Ok(g.add(&y, &b))
+    }
+}
+
+/// Global average pooling to (B,C,1,1).
+pub fn gap(x: &Tensor) -> Result<Tensor> {
+    x.mean_keepdim(3)?.mean_keepdim(2)
+}
+
+/// Softmax over the channel axis.
+pub fn channel_softmax(x: &Tensor) -> Result<Tensor> {
+    // `ops::softmax` (not `softmax_last_dim`): it has a backward pass (notes/CANDLE.md §2).
+    candle_nn::ops::softmax(x, 1)
+}
+
+/// LeakyReLU with the given slope (candle's composed form, which has a gradient).
+pub fn leaky(x: &Tensor, slope: f64) -> Result<Tensor> {
+    candle_nn::ops::leaky_relu(x, slope)
+}

@@ -1,0 +1,36 @@
+//! The fusion networks in candle: configuration, layers, SHIP / SHIP++, initialisation.
+
+pub mod config;
+pub mod conv_cpu;
+pub mod dft;
+pub mod fft_cpu;
+pub mod init;
+pub mod layers;
+pub mod ship;
+
+pub use config::{ShipConfig, Task};
+pub use ship::{Ship, is_buffer};
+
+use candle_core::{DType, Device, Result};
+use candle_nn::{VarBuilder, VarMap};
+
+/// Builds a trainable network on a fresh `VarMap`, initialised from `seed`.
+pub fn build_trainable(cfg: &ShipConfig, seed: u64, dev: &Device) -> Result<(Ship, VarMap)> {
+    let varmap = VarMap::new();
+    let net = Ship::new(cfg, VarBuilder::from_varmap(&varmap, DType::F32, dev))?;
+    init::seeded_init(&varmap, seed)?;
+    Ok((net, varmap))
+}
+
+/// (learnable parameters, fixed buffer values) of a `VarMap`.
+pub fn count_parameters(varmap: &VarMap) -> (usize, usize) {
+    let data = varmap.data().lock().expect("varmap poisoned");
+    data.iter().fold((0, 0), |(p, b), (name, v)| {
+        let n = v.as_tensor().elem_count();
+        if is_buffer(name) {
+            (p, b + n)
+        } else {
+            (p + n, b)
+        }
+    })
+}

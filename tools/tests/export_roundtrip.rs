@@ -1,0 +1,195 @@
+//! The exported ONNX model computes what the candle network computes, through the runtime's own
+//! `Fuser` (tract), for every preset's structure; training runs and its weights export.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use ship_edge::Fuser;
+use ship_edge::imaging::{Limits, color, io};
+use ship_tools::export::{self, ModelInfo};
+use ship_tools::nets::{self, ShipConfig};
+use ship_tools::train::{self, TrainOptions};
+
+fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/tno")
+}
+
+/// A `w x h` crop of sample pair 05 (visible Y, IR), starting at (x0, y0).
+fn crop(x0: usize, y0: usize, w: usize, h: usize) -> (Vec<f32>, Vec<f32>) {
+    let vis = io::load(&samples().join("vi/05.png"), &Limits::default()).unwrap();
+    let ir = io::load(&samples().join("ir/05.png"), &Limits::default()).unwrap();
+    let (vy, iy) = (color::split_visible(&vis).0, color::infrared(&ir).to_vec());
+    let cut = |p: &[f32]| {
+        (y0..y0 + h)
+            .flat_map(|y| p[y * vis.width() + x0..][..w].to_vec())
+            .collect::<Vec<_>>()
+    };
+    (cut(&vy), cut(&iy))
+}
+
+fn roundtrip_error(cfg: &ShipConfig, name: &str, w: usize, h: usize) -> f32 {
+    let (net, _vars) = nets::build_trainable(cfg, 7, &Device::Cpu).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let onnx = dir.path().join("m.onnx");
+    let info = ModelInfo {
+        architecture: name.into(),
+        training_data: "none (seeded init, test)".into(),
+    };
+    export::export_onnx(&net, &info, &onnx).unwrap();
+    let (vy, iy) = crop(200, 150, w, h);
+    let t = |v: &[f32]| Tensor::from_vec(v.to_vec(), (1, 1, h, w), &Device::Cpu).unwrap();
+    let ours = net
+        .forward(&t(&vy), &t(&iy))
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    let fuser = Fuser::from_onnx(&onnx).unwrap();
+    assert_eq!(
+        fuser
+            .metadata()
+            .iter()
+            .find(|(k, _)| k == "architecture")
+            .map(|(_, v)| v.as_str()),
+        Some(name)
+    );
+    let tract = fuser.fuse_y_raw(&iy, &vy, w, h).unwrap();
+    ours.iter()
+        .zip(&tract)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()))
+}
+
+// Seeded random weights give outputs of order 1; f32 differences between the candle and tract
+// kernels stay below 1e-4 on these small crops (odd sizes on purpose: the FFT must not assume
+// even or power-of-two sizes).
+#[test]
+fn edge_export_runs_in_the_runtime_with_the_candle_output() {
+    let err = roundtrip_error(&ShipConfig::edge(), "edge", 53, 37);
+    assert!(err < 1e-4, "edge: max abs error {err:e}");
+}
+
+#[test]
+fn ship_pp_export_runs_in_the_runtime_with_the_candle_output() {
+    let err = roundtrip_error(&ShipConfig::ship_pp(), "ship++", 41, 30);
+    assert!(err < 1e-4, "ship++: max abs error {err:e}");
+}
+
+#[test]
+fn each_ship_pp_switch_changes_the_network() {
+    let base = ShipConfig::ship();
+    let variants = [
+        ShipConfig {
+            cross_order_attention: true,
+            ..base
+        },
+        ShipConfig {
+            cross_order_integration: true,
+            ..base
+        },
+        ShipConfig {
+            residual_memory: true,
+            ..base
+        },
+    ];
+    let (vy, iy) = crop(100, 100, 24, 20);
+    let t = |v: &[f32]| Tensor::from_vec(v.to_vec(), (1, 1, 20, 24), &Device::Cpu).unwrap();
+    let run = |cfg: &ShipConfig| {
+        let (net, _) = nets::build_trainable(cfg, 3, &Device::Cpu).unwrap();
+        net.forward(&t(&vy), &t(&iy))
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+    };
+    let reference = run(&base);
+    for cfg in &variants {
+        let out = run(cfg);
+        let diff = out
+            .iter()
+            .zip(&reference)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(diff > 1e-4, "{cfg:?} gives the same output as SHIP");
+    }
+}
+
+#[test]
+fn edge_preset_fits_the_arm_budget_and_ship_has_the_paper_size() {
+    let macs = |cfg: &ShipConfig| {
+        let (net, vars) = nets::build_trainable(cfg, 0, &Device::Cpu).unwrap();
+        (
+            export::macs_per_pixel(&net).unwrap(),
+            nets::count_parameters(&vars).0,
+        )
+    };
+    let (edge_macs, _) = macs(&ShipConfig::edge());
+    assert!(
+        edge_macs <= 60_000,
+        "edge: {edge_macs} MAC/pixel > 0.06 MMAC"
+    );
+    let (ship_macs, ship_params) = macs(&ShipConfig::ship());
+    assert_eq!(ship_params, 547_509);
+    // SHIP_NETWORK.md §2.5: ~0.535 MMAC/pixel (PyTorch's counter, CDC unfolded).
+    assert!(
+        (520_000..550_000).contains(&ship_macs),
+        "ship: {ship_macs} MAC/pixel"
+    );
+}
+
+#[test]
+fn training_steps_reduce_the_loss_and_the_weights_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let weights = dir.path().join("w.safetensors");
+    let opts = TrainOptions {
+        data: samples(),
+        steps: 6,
+        batch: 2,
+        crop: 32,
+        lr: 2e-3,
+        seed: 1,
+        out: weights.clone(),
+        log_every: 1000,
+    };
+    let cfg = ShipConfig::edge();
+    let report = train::train(&cfg, &opts, &Device::Cpu).unwrap();
+    assert!(report.final_loss.is_finite());
+    assert!(
+        report.final_loss < report.first_loss,
+        "loss {} -> {}",
+        report.first_loss,
+        report.final_loss
+    );
+    let net = export::load_weights(&weights, &cfg, &Device::Cpu).unwrap();
+    let onnx = dir.path().join("m.onnx");
+    let info = ModelInfo {
+        architecture: "edge".into(),
+        training_data: "test".into(),
+    };
+    export::export_onnx(&net, &info, &onnx).unwrap();
+    assert!(Fuser::from_onnx(&onnx).is_ok());
+    // The same weights under another preset are refused with a hint.
+    let err = export::load_weights(&weights, &ShipConfig::ship(), &Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("w.safetensors") && err.contains("--preset"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_checkpoint_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("SHIP_model.pth");
+    std::fs::write(&bad, b"not a zip").unwrap();
+    let out = dir.path().join("w.safetensors");
+    let err = export::official::import_official(&bad, &out)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("SHIP_model.pth") && err.contains("checkpoint"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
