@@ -13,18 +13,9 @@ fn readme() -> String {
     std::fs::read_to_string(repo().join("README.md")).expect("README.md")
 }
 
-/// Pearson correlation of two planes.
-fn correlation(a: &[f32], b: &[f32]) -> f64 {
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().map(|&v| v as f64).sum::<f64>() / n, b.iter().map(|&v| v as f64).sum::<f64>() / n);
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (&x, &y) in a.iter().zip(b) {
-        let (x, y) = (x as f64 - ma, y as f64 - mb);
-        sab += x * y;
-        saa += x * x;
-        sbb += y * y;
-    }
-    sab / (saa * sbb).sqrt()
+/// Mean |a − b|.
+fn mean_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32
 }
 
 fn grey(path: &Path) -> (u32, u32, Vec<f32>) {
@@ -43,7 +34,13 @@ fn quick_start_fuses_the_shipped_sample_with_the_default_model() {
         .split_whitespace()
         .skip_while(|a| *a != "--")
         .skip(1)
-        .map(|a| if a.starts_with("samples/") { repo().join(a).display().to_string() } else { a.to_string() })
+        .map(|a| {
+            if a.starts_with("samples/") {
+                repo().join(a).display().to_string()
+            } else {
+                a.to_string()
+            }
+        })
         .collect();
     let dir = Dir::new("readme_quick_start");
     dir.command().args(&args).stdout();
@@ -52,16 +49,31 @@ fn quick_start_fuses_the_shipped_sample_with_the_default_model() {
     let (vw, vh, vis) = grey(&repo().join("samples/tno/vi/01.png"));
     let (_, _, ir) = grey(&repo().join("samples/tno/ir/01.png"));
     assert_eq!((w, h), (vw, vh), "fused image size");
-    // A fusion carries structure from both sources (the shipped model card reports these).
-    let (cv, ci) = (correlation(&fused, &vis), correlation(&fused, &ir));
-    assert!(cv > 0.5 && ci > 0.5, "correlation with visible {cv:.3}, with IR {ci:.3}");
+    // The shipped model is trained towards max(visible, IR) intensities (the SHIP loss): on this
+    // pair it lands at 0.039 mean |F − max|, where plain averaging is at 0.121 (model card).
+    let target: Vec<f32> = vis.iter().zip(&ir).map(|(v, i)| v.max(*i)).collect();
+    let average: Vec<f32> = vis.iter().zip(&ir).map(|(v, i)| (v + i) / 2.0).collect();
+    let (ours, avg) = (
+        mean_abs_diff(&fused, &target),
+        mean_abs_diff(&average, &target),
+    );
+    assert!(
+        ours < 0.5 * avg,
+        "mean |F - max(V, I)|: model {ours:.4}, averaging {avg:.4}"
+    );
 }
 
 #[test]
 fn ci_runs_the_readme_test_command() {
     let text = readme();
     let test_cmd = "cargo test --workspace";
-    assert!(text.lines().any(|l| l.trim() == test_cmd), "README names `{test_cmd}`");
+    assert!(
+        text.lines().any(|l| l.trim() == test_cmd),
+        "README names `{test_cmd}`"
+    );
     let ci = std::fs::read_to_string(repo().join(".ci/run")).expect(".ci/run");
-    assert!(ci.lines().any(|l| l.trim() == test_cmd), ".ci/run runs `{test_cmd}`");
+    assert!(
+        ci.lines().any(|l| l.trim() == test_cmd),
+        ".ci/run runs `{test_cmd}`"
+    );
 }

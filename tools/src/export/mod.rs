@@ -126,6 +126,12 @@ pub fn write_atomic(
     };
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
     write(tmp.path()).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Temp files are created 0600; a model or weight file is an ordinary output file.
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644)).map_err(io)?;
+    }
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
 }
