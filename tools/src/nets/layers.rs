@@ -88,52 +88,46 @@ impl Layer for Conv {
     }
 }
 
-/// The "refresh" block used everywhere: Conv3 -> ReLU -> Conv3 (names `0` and `2`).
+/// Conv -> ReLU -> Conv (variable names `0` and `2`, as in the official `nn.Sequential`s).
+/// With 3x3 kernels it is SHIP's "refresh" block ([`Blk`]); with 1x1 kernels on a pooled
+/// (B,C,1,1) vector it is the attention MLP ([`Mlp`]).
 #[derive(Debug, Clone)]
-pub struct Blk {
+pub struct ConvReluConv {
     c1: Conv,
     c2: Conv,
 }
 
-impl Blk {
+/// The refresh block Conv3(a->b) -> ReLU -> Conv3(b->b).
+pub type Blk = ConvReluConv;
+/// The attention MLP Conv1(a->hidden) -> ReLU -> Conv1(hidden->b).
+pub type Mlp = ConvReluConv;
+
+impl ConvReluConv {
+    /// The refresh block, 3x3 kernels, `cin -> cout -> cout`.
     pub fn new(vb: VarBuilder, cin: usize, cout: usize) -> Result<Self> {
+        Self::with_kernel(vb, cin, cout, cout, 3)
+    }
+
+    /// The attention MLP, 1x1 kernels, `cin -> hidden -> cout`.
+    pub fn mlp(vb: VarBuilder, cin: usize, hidden: usize, cout: usize) -> Result<Self> {
+        Self::with_kernel(vb, cin, hidden, cout, 1)
+    }
+
+    fn with_kernel(
+        vb: VarBuilder,
+        cin: usize,
+        hidden: usize,
+        cout: usize,
+        k: usize,
+    ) -> Result<Self> {
         Ok(Self {
-            c1: Conv::new(vb.pp("0"), cin, cout, 3)?,
-            c2: Conv::new(vb.pp("2"), cout, cout, 3)?,
+            c1: Conv::new(vb.pp("0"), cin, hidden, k)?,
+            c2: Conv::new(vb.pp("2"), hidden, cout, k)?,
         })
     }
 }
 
-impl Layer for Blk {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.c2.forward(&self.c1.forward(x)?.relu()?)
-    }
-
-    fn emit(&self, g: &mut Graph, x: &str) -> Result<String> {
-        let y = self.c1.emit(g, x)?;
-        let y = g.relu(&y);
-        self.c2.emit(g, &y)
-    }
-}
-
-/// Two 1x1 convs on a pooled (B,C,1,1) vector: Conv1(a->b) -> ReLU -> Conv1(b->a')
-/// (names `0` and `2`).
-#[derive(Debug, Clone)]
-pub struct Mlp {
-    c1: Conv,
-    c2: Conv,
-}
-
-impl Mlp {
-    pub fn new(vb: VarBuilder, cin: usize, hidden: usize, cout: usize) -> Result<Self> {
-        Ok(Self {
-            c1: Conv::new(vb.pp("0"), cin, hidden, 1)?,
-            c2: Conv::new(vb.pp("2"), hidden, cout, 1)?,
-        })
-    }
-}
-
-impl Layer for Mlp {
+impl Layer for ConvReluConv {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.c2.forward(&self.c1.forward(x)?.relu()?)
     }

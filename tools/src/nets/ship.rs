@@ -513,9 +513,9 @@ impl ChannelInteraction {
             }
         };
         Ok(Self {
-            att0: Mlp::new(vb.pp("chaAtten"), c2, c, c2)?,
+            att0: Mlp::mlp(vb.pp("chaAtten"), c2, c, c2)?,
             atts: (1..n)
-                .map(|k| Mlp::new(vb.pp(format!("reflashChaAtten{k}")), att_in(k), c, c2))
+                .map(|k| Mlp::mlp(vb.pp(format!("reflashChaAtten{k}")), att_in(k), c, c2))
                 .collect::<Result<_>>()?,
             fused: (1..n)
                 .map(|k| Blk::new(vb.pp(format!("reflashFused{k}")), c2, c2))
@@ -639,7 +639,7 @@ impl CaLayer {
     pub fn new(vb: VarBuilder, c: usize) -> Result<Self> {
         Ok(Self {
             process: Blk::new(vb.pp("process"), c, c)?,
-            conv_du: Mlp::new(vb.pp("conv_du"), c, c / 4, c)?,
+            conv_du: Mlp::mlp(vb.pp("conv_du"), c, c / 4, c)?,
         })
     }
 }
