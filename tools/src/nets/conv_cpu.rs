@@ -88,6 +88,24 @@ fn im2col(x: &[f32], g: &Geom, y0: usize, y1: usize, cols: &mut [f32]) {
     }
 }
 
+/// The gemm right-hand side [K, n] of one row tile and its row stride: the input rows themselves
+/// for a 1x1 kernel, else the tile's im2col written into `cols`.
+fn tile_rhs(
+    xb: &[f32],
+    g: &Geom,
+    y0: usize,
+    y1: usize,
+    cols: &mut Vec<f32>,
+) -> (*const f32, isize) {
+    if g.k == 1 {
+        return (xb[y0 * g.w..].as_ptr(), g.hw() as isize);
+    }
+    let n = (y1 - y0) * g.w;
+    cols.resize(g.kdim() * n, 0.0);
+    im2col(xb, g, y0, y1, cols);
+    (cols.as_ptr(), n as isize)
+}
+
 fn contiguous<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
     let data = match s {
         CpuStorage::F32(d) => d.as_slice(),
@@ -124,13 +142,7 @@ fn conv_forward(x: &[f32], wt: &[f32], g: &Geom) -> Vec<f32> {
         .for_each_init(Vec::new, |cols, (b, (y0, y1))| {
             let n = (y1 - y0) * g.w;
             let xb = &x[b * g.cin * hw..(b + 1) * g.cin * hw];
-            let (rhs, rhs_rs) = if g.k == 1 {
-                (xb[y0 * g.w..].as_ptr(), hw as isize)
-            } else {
-                cols.resize(kd * n, 0.0);
-                im2col(xb, g, y0, y1, cols);
-                (cols.as_ptr(), n as isize)
-            };
+            let (rhs, rhs_rs) = tile_rhs(xb, g, y0, y1, cols);
             // SAFETY: dst covers out[b, :, y0·W .. y1·W] with row stride HW, disjoint per tile;
             // lhs is W [Cout, K] row-major, rhs is [K, n] with row stride rhs_rs.
             unsafe {
@@ -173,13 +185,7 @@ fn conv_weight_grad(x: &[f32], grad: &[f32], g: &Geom) -> Vec<f32> {
             |(mut acc, mut cols), (b, (y0, y1))| {
                 let n = (y1 - y0) * g.w;
                 let xb = &x[b * g.cin * hw..(b + 1) * g.cin * hw];
-                let (rhs, rhs_rs) = if g.k == 1 {
-                    (xb[y0 * g.w..].as_ptr(), hw as isize)
-                } else {
-                    cols.resize(kd * n, 0.0);
-                    im2col(xb, g, y0, y1, &mut cols);
-                    (cols.as_ptr(), n as isize)
-                };
+                let (rhs, rhs_rs) = tile_rhs(xb, g, y0, y1, &mut cols);
                 // SAFETY: acc is [Cout, K]; lhs = grad[b, :, tile] (row stride HW);
                 // rhs = colsᵀ, i.e. [n, K] read with column stride rhs_rs.
                 unsafe {
@@ -316,27 +322,8 @@ pub fn conv2d_same(x: &Tensor, w: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{Device, Var};
-
-    fn rand(shape: &[usize], seed: u64) -> Tensor {
-        let mut rng = crate::nets::init::Rng::new(seed);
-        let n = shape.iter().product();
-        let v: Vec<f32> = (0..n).map(|_| rng.uniform() as f32 * 2.0 - 1.0).collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
+    use crate::nets::testing::{max_diff, uniform};
+    use candle_core::Var;
 
     /// Forward and both gradients against candle's own conv2d (the reference), for the kernel
     /// sizes and odd image sizes SHIP uses, with tiles that split the rows unevenly.
@@ -348,9 +335,9 @@ mod tests {
             (3, 2, 3, 1, 5),
             (5, 3, 2, 8, 9),
         ] {
-            let x = Var::from_tensor(&rand(&[2, cin, h, w], 1)).unwrap();
-            let wt = Var::from_tensor(&rand(&[cout, cin, k, k], 2)).unwrap();
-            let probe = rand(&[2, cout, h, w], 3);
+            let x = Var::from_tensor(&uniform(&[2, cin, h, w], 1, -1.0, 1.0)).unwrap();
+            let wt = Var::from_tensor(&uniform(&[cout, cin, k, k], 2, -1.0, 1.0)).unwrap();
+            let probe = uniform(&[2, cout, h, w], 3, -1.0, 1.0);
             let ours = conv2d_same(&x, &wt).unwrap();
             let theirs = x.conv2d(&wt, k / 2, 1, 1, 1).unwrap();
             // f32 sums of <= 75 products of values in [-1, 1].

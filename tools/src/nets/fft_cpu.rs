@@ -184,42 +184,17 @@ pub fn circular_conv(v: &Tensor, r: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{Device, Var};
-
-    fn rand(shape: &[usize], seed: u64) -> Tensor {
-        let mut rng = crate::nets::init::Rng::new(seed);
-        let n = shape.iter().product();
-        Tensor::from_vec(
-            (0..n)
-                .map(|_| rng.uniform() as f32 - 0.5)
-                .collect::<Vec<_>>(),
-            shape,
-            &Device::Cpu,
-        )
-        .unwrap()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
+    use crate::nets::testing::{max_diff, uniform};
+    use candle_core::Var;
 
     /// Forward and gradients against the matmul DFT form (itself tested against the definition),
     /// on even and odd sizes.
     #[test]
     fn matches_the_matmul_dft_form_with_gradients() {
         for (h, w) in [(6, 8), (7, 9), (5, 12)] {
-            let v = Var::from_tensor(&rand(&[2, 3, h, w], 1)).unwrap();
-            let r = Var::from_tensor(&rand(&[2, 3, h, w], 2)).unwrap();
-            let probe = rand(&[2, 3, h, w], 3);
+            let v = Var::from_tensor(&uniform(&[2, 3, h, w], 1, -0.5, 0.5)).unwrap();
+            let r = Var::from_tensor(&uniform(&[2, 3, h, w], 2, -0.5, 0.5)).unwrap();
+            let probe = uniform(&[2, 3, h, w], 3, -0.5, 0.5);
             let ours = circular_conv(&v, &r).unwrap();
             let theirs = crate::nets::dft::circular_conv_matmul(&v, &r).unwrap();
             // Values up to ~HW/4 summed from f32 matmuls: 1e-4 absolute.

@@ -34,3 +34,33 @@ pub fn count_parameters(varmap: &VarMap) -> (usize, usize) {
         }
     })
 }
+
+/// Helpers shared by the kernel tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use candle_core::{Device, Tensor};
+
+    /// A CPU tensor of seeded uniform values in [lo, hi).
+    pub fn uniform(shape: &[usize], seed: u64, lo: f32, hi: f32) -> Tensor {
+        let mut rng = super::init::Rng::new(seed);
+        let n = shape.iter().product();
+        let v: Vec<f32> = (0..n)
+            .map(|_| lo + (hi - lo) * rng.uniform() as f32)
+            .collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    /// max |a − b| over all elements.
+    pub fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
+    }
+}
