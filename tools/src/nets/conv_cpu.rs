@@ -322,7 +322,7 @@ pub fn conv2d_same(x: &Tensor, w: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nets::testing::{max_diff, uniform};
+    use crate::nets::testing::{max_diff, probe_grads, uniform};
     use candle_core::Var;
 
     /// Forward and both gradients against candle's own conv2d (the reference), for the kernel
@@ -342,18 +342,8 @@ mod tests {
             let theirs = x.conv2d(&wt, k / 2, 1, 1, 1).unwrap();
             // f32 sums of <= 75 products of values in [-1, 1].
             assert!(max_diff(&ours, &theirs) < 1e-4, "forward k={k}");
-            let g1 = (ours * &probe)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            let g2 = (theirs * &probe)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
+            let g1 = probe_grads(&ours, &probe);
+            let g2 = probe_grads(&theirs, &probe);
             for v in [&x, &wt] {
                 let (a, b) = (g1.get(v).unwrap(), g2.get(v).unwrap());
                 assert!(max_diff(a, b) < 1e-3, "gradient k={k} shape {:?}", v.dims());

@@ -184,7 +184,7 @@ pub fn circular_conv(v: &Tensor, r: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nets::testing::{max_diff, uniform};
+    use crate::nets::testing::{max_diff, probe_grads, uniform};
     use candle_core::Var;
 
     /// Forward and gradients against the matmul DFT form (itself tested against the definition),
@@ -199,18 +199,8 @@ mod tests {
             let theirs = crate::nets::dft::circular_conv_matmul(&v, &r).unwrap();
             // Values up to ~HW/4 summed from f32 matmuls: 1e-4 absolute.
             assert!(max_diff(&ours, &theirs) < 1e-4, "forward {h}x{w}");
-            let g1 = (ours * &probe)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            let g2 = (theirs * &probe)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
+            let g1 = probe_grads(&ours, &probe);
+            let g2 = probe_grads(&theirs, &probe);
             for x in [&v, &r] {
                 assert!(
                     max_diff(g1.get(x).unwrap(), g2.get(x).unwrap()) < 1e-4,

@@ -50,6 +50,16 @@ pub(crate) mod testing {
         Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
     }
 
+    /// Gradients of sum(out ⊙ probe): a random linear functional of the output.
+    pub fn probe_grads(out: &Tensor, probe: &Tensor) -> candle_core::backprop::GradStore {
+        (out * probe)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap()
+    }
+
     /// max |a − b| over all elements.
     pub fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
         (a - b)
