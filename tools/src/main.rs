@@ -7,6 +7,7 @@ use clap::Parser;
 mod cli;
 
 fn main() -> ExitCode {
+    keep_freed_buffers();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -16,3 +17,20 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// candle allocates every large tensor (each gradient of a training step) fresh, and glibc
+/// serves blocks above its mmap threshold with `mmap` and unmaps them on free, so every step
+/// page-faults its whole working set again: about 19% of a probe step on 2 cores, and raising
+/// the thresholds cut the step from 1057 to 825 ms (issue 13). Freed blocks then stay in the
+/// heap and are reused.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_buffers() {
+    // SAFETY: mallopt only tunes the allocator; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_buffers() {}

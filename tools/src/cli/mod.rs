@@ -1,5 +1,7 @@
 //! Subcommands of `ship-tools`, one struct each, converted once into library calls.
 
+mod bench_train;
+
 use std::path::PathBuf;
 
 use anyhow::{Context, anyhow};
@@ -76,6 +78,8 @@ enum Cmd {
         #[arg(short, long)]
         out: PathBuf,
     },
+    /// Time training steps (forward, backward, SGD) of a preset or of the 10-layer conv probe.
+    BenchTrain(bench_train::Args),
 }
 
 fn preset(name: &str) -> anyhow::Result<ShipConfig> {
@@ -160,6 +164,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 out.display()
             );
         }
+        Cmd::BenchTrain(args) => bench_train::run(args)?,
     }
     Ok(())
 }

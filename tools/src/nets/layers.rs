@@ -4,6 +4,7 @@
 use candle_core::{Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
+use super::conv_cpu::{ConvParams, conv2d};
 use crate::export::graph::Graph;
 
 /// A single-input module that runs in candle and emits itself into an ONNX graph.
@@ -23,7 +24,7 @@ pub fn torch_default_init(fan_in: usize) -> Init {
     }
 }
 
-/// Square k x k convolution, stride 1, "same" padding, with bias.
+/// Square k x k convolution, stride 1, "same" padding, with bias (fused into the op on CPU).
 #[derive(Debug, Clone)]
 pub struct Conv {
     pub(crate) weight: Tensor,
@@ -70,11 +71,11 @@ impl Conv {
 
 impl Layer for Conv {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = super::conv_cpu::conv2d_same(x, &self.weight)?;
-        match &self.bias {
-            Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
-            None => Ok(y),
-        }
+        let p = ConvParams {
+            padding: (self.pad, self.pad),
+            stride: 1,
+        };
+        conv2d(x, &self.weight, self.bias.as_ref(), p)
     }
 
     fn emit(&self, g: &mut Graph, x: &str) -> Result<String> {
@@ -129,7 +130,7 @@ impl ConvReluConv {
 
 impl Layer for ConvReluConv {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.c2.forward(&self.c1.forward(x)?.relu()?)
+        self.c2.forward(&relu(&self.c1.forward(x)?)?)
     }
 
     fn emit(&self, g: &mut Graph, x: &str) -> Result<String> {
@@ -255,7 +256,12 @@ pub fn channel_softmax(x: &Tensor) -> Result<Tensor> {
     candle_nn::ops::softmax(x, 1)
 }
 
-/// LeakyReLU with the given slope (candle's composed form, which has a gradient).
+/// LeakyReLU with the given slope: one fused pass forward and backward on CPU.
 pub fn leaky(x: &Tensor, slope: f64) -> Result<Tensor> {
-    candle_nn::ops::leaky_relu(x, slope)
+    super::leaky_cpu::leaky_relu(x, slope)
+}
+
+/// ReLU as the fused LeakyReLU with slope 0: candle's own `relu` takes four tensor ops backward.
+pub fn relu(x: &Tensor) -> Result<Tensor> {
+    leaky(x, 0.0)
 }

@@ -6,6 +6,7 @@ pub mod dft;
 pub mod fft_cpu;
 pub mod init;
 pub mod layers;
+pub mod leaky_cpu;
 pub mod ship;
 
 pub use config::{ShipConfig, Task};

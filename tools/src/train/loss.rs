@@ -3,6 +3,8 @@
 
 use candle_core::{Device, Result, Tensor};
 
+use crate::nets::conv_cpu::{ConvParams, conv2d};
+
 /// Weight of the max-intensity and of the max-gradient L1 terms.
 pub const W_MAX: f64 = 10.0;
 pub const W_GRAD: f64 = 10.0;
@@ -20,7 +22,12 @@ pub fn sobel(x: &Tensor) -> Result<Tensor> {
         (1, 1, 3, 3),
         dev,
     )?;
-    x.conv2d(&kx, 1, 1, 1, 1)?.abs()? + x.conv2d(&ky, 1, 1, 1, 1)?.abs()?
+    // Our CPU conv (candle's own backward is the slow path, notes/CANDLE.md §4).
+    let same = ConvParams {
+        padding: (1, 1),
+        stride: 1,
+    };
+    conv2d(x, &kx, None, same)?.abs()? + conv2d(x, &ky, None, same)?.abs()?
 }
 
 /// (total, max-intensity term, gradient term).

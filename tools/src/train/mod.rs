@@ -1,5 +1,6 @@
 //! `ship-tools train`: seeded training of a fusion network on IR/visible pairs.
 
+pub mod bench;
 pub mod data;
 pub mod loss;
 

@@ -1,0 +1,99 @@
+//! `ship-tools bench-train`: time training steps of a preset or of the issue-13 conv probe.
+
+use anyhow::{Context, anyhow};
+use clap::{Args as ClapArgs, ValueEnum};
+
+use ship_tools::nets::ShipConfig;
+use ship_tools::train::bench::{self, BenchOptions, BenchReport, Kernels};
+
+/// Arguments of `bench-train`.
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    /// Network preset: ship, ship++ or edge.
+    #[arg(long, default_value = "ship", conflicts_with = "probe")]
+    preset: String,
+    /// Time the 10-layer probe instead: 10 x (Conv2d(16->16, 3x3, pad 1) + LeakyReLU(0.2)).
+    #[arg(long)]
+    probe: bool,
+    /// Conv and LeakyReLU implementation of the probe: ours, or candle's own ("before").
+    #[arg(long, value_enum, default_value_t = KernelArg::Ours, requires = "probe")]
+    kernels: KernelArg,
+    /// Images per step.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Square input size in pixels.
+    #[arg(long, default_value_t = 128)]
+    crop: usize,
+    /// Timed steps (medians are reported).
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// Untimed warm-up steps before them.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum KernelArg {
+    Ours,
+    Candle,
+}
+
+/// Runs the benchmark and prints one line per phase.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let opts = BenchOptions {
+        batch: args.batch,
+        crop: args.crop,
+        steps: args.steps,
+        warmup: args.warmup,
+    };
+    let (what, report) = if args.probe {
+        let (kernels, name) = match args.kernels {
+            KernelArg::Ours => (Kernels::Ours, "ours"),
+            KernelArg::Candle => (Kernels::Candle, "candle"),
+        };
+        let what = format!(
+            "probe {}x (conv3x3 {c}->{c} + LeakyReLU {}) kernels={name}",
+            bench::PROBE_LAYERS,
+            bench::PROBE_SLOPE,
+            c = bench::PROBE_CHANNELS
+        );
+        (what, bench::bench_probe(kernels, &opts).context("probe")?)
+    } else {
+        let cfg = ShipConfig::preset(&args.preset).ok_or_else(|| {
+            anyhow!(
+                "unknown preset `{}`: choose one of {}",
+                args.preset,
+                ShipConfig::preset_names().join(", ")
+            )
+        })?;
+        let what = format!("preset {}", args.preset);
+        (what, bench::bench_preset(&cfg, &opts).context("preset")?)
+    };
+    print_report(&what, &opts, &report);
+    Ok(())
+}
+
+/// The format `tools/scripts/bench_train_torch.py` prints too.
+fn print_report(what: &str, opts: &BenchOptions, r: &BenchReport) {
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "candle {what}, batch {} crop {}, {} threads, median of {} steps after {} warm-up",
+        opts.batch,
+        opts.crop,
+        rayon::current_num_threads(),
+        opts.steps,
+        opts.warmup
+    );
+    println!(
+        "forward   {:9.1} ms  {:6.1} GMAC/s",
+        ms(r.times.forward),
+        r.forward_gmacs()
+    );
+    println!("backward  {:9.1} ms", ms(r.times.backward));
+    println!(
+        "step      {:9.1} ms  {:6.1} GMAC/s (3x forward MACs)  {:.2} steps/s",
+        ms(r.times.step),
+        r.step_gmacs(),
+        1.0 / r.times.step.as_secs_f64()
+    );
+}
