@@ -17,10 +17,15 @@
 //!
 //! The library never prints or exits; errors name the file they concern.
 
+pub mod baselines;
+pub mod dsp;
 mod error;
+pub mod eval;
 mod fuser;
 pub mod imaging;
+pub mod metrics;
 pub mod model;
+pub mod pansharpen;
 
 pub use error::{Error, Result};
 pub use fuser::{FuseOptions, FusedImage, Fuser};

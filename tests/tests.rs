@@ -7,3 +7,8 @@ mod bad_input;
 mod fuse_cli;
 mod fuser_api;
 mod readme;
+
+mod baselines;
+mod eval_cli;
+mod metrics_ivif;
+mod metrics_pan;

@@ -1,11 +1,13 @@
-//! `ship-edge fuse`: fuse one infrared + visible pair with an IVIF model.
+//! `ship-edge fuse`: fuse one infrared + visible pair with an IVIF model or a classical
+//! baseline (`--method`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use ship_edge::imaging::{self, Limits};
+use ship_edge::baselines::ivif::{self, IvifMethod};
+use ship_edge::imaging::{self, Limits, Planes};
 use ship_edge::{FuseOptions, Fuser};
 
 /// The model used when `--model` is not given.
@@ -29,6 +31,16 @@ pub struct Args {
     /// IVIF ONNX model (metadata task = ivif). Default: models/ship_edge_ivif.onnx of this build.
     #[arg(long, value_name = "M")]
     model: Option<PathBuf>,
+    /// Fuse with a classical baseline instead of a model: average, max, laplacian (4-level
+    /// Laplacian pyramid) or gff (guided-filter fusion). Like a model, it fuses the IR with the
+    /// visible luminance and keeps the visible colour.
+    #[arg(
+        long,
+        value_name = "NAME",
+        value_parser = parse_method,
+        conflicts_with_all = ["model", "raw", "threads"]
+    )]
+    method: Option<IvifMethod>,
     /// Inference threads (default: all available cores).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
@@ -59,12 +71,20 @@ impl Args {
     }
 }
 
+/// `--method NAME` (the error lists the valid names).
+fn parse_method(name: &str) -> Result<IvifMethod, ivif::BaselineError> {
+    name.parse()
+}
+
 /// Runs `ship-edge fuse`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Cheap checks first: a typo in the output name must not cost a model load.
     imaging::io::check_output(&args.output)?;
     if let Some(raw) = &args.raw {
         imaging::npy::check_output(raw)?;
+    }
+    if let Some(method) = args.method {
+        return run_baseline(&args, method);
     }
     let model = args.model_path()?;
     let fuser = Fuser::with_options(&model, args.options())?;
@@ -82,14 +102,42 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         imaging::npy::save_f32(path, fused.width(), fused.height(), &raw)?;
     }
 
+    print_done(
+        &args.output,
+        &fused,
+        &model.display().to_string(),
+        elapsed.as_millis(),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ship-edge fuse --method NAME`: the same inputs, colour handling and output as a model run.
+fn run_baseline(args: &Args, method: IvifMethod) -> anyhow::Result<ExitCode> {
+    let limits = Limits::default();
+    let ir = imaging::io::load(&args.ir, &limits)?;
+    let vis = imaging::io::load(&args.vis, &limits)?;
+
+    let start = Instant::now();
+    let fused = ivif::fuse_planes(method, &ir, &vis)
+        .with_context(|| format!("fusing {} with {}", args.ir.display(), args.vis.display()))?;
+    let elapsed = start.elapsed();
+    imaging::io::save(&args.output, &fused)?;
+    print_done(
+        &args.output,
+        &fused,
+        &format!("the {method} baseline"),
+        elapsed.as_millis(),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The one line a successful run prints.
+fn print_done(output: &Path, fused: &Planes, by: &str, millis: u128) {
     println!(
-        "{}: {}x{} {} fused with {} in {} ms",
-        args.output.display(),
+        "{}: {}x{} {} fused with {by} in {millis} ms",
+        output.display(),
         fused.width(),
         fused.height(),
         if fused.is_rgb() { "RGB" } else { "grey" },
-        model.display(),
-        elapsed.as_millis()
     );
-    Ok(ExitCode::SUCCESS)
 }

@@ -1,8 +1,10 @@
 //! Command-line front end: the argument structs (clap derive; each field's doc comment is its
 //! `--help`) and one file per subcommand. The only place that prints.
 
+mod eval;
 mod fuse;
 mod inspect;
+mod pansharpen;
 
 use std::process::ExitCode;
 
@@ -21,14 +23,21 @@ pub struct Cli {
 enum Command {
     /// Fuse an infrared + visible pair into one image.
     Fuse(fuse::Args),
+    /// Score fusion methods (baselines, models, published outputs) on a dataset: metric
+    /// means, mean ranks, JSON and CSV.
+    Eval(eval::Args),
     /// Print a model's inputs, outputs, metadata, op counts and parameter count.
     Inspect(inspect::Args),
+    /// Pan-sharpen a multispectral + panchromatic pair with a classical method.
+    Pansharpen(pansharpen::Args),
 }
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Eval(args) => eval::run(args),
         Command::Fuse(args) => fuse::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Pansharpen(args) => pansharpen::run(args),
     }
 }

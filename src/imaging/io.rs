@@ -211,7 +211,9 @@ pub fn check_output(path: &Path) -> Result<OutputFormat, EncodeError> {
 }
 
 /// Checks that an output path is not a directory and that its directory exists.
-pub(crate) fn check_dir(path: &Path) -> Result<(), EncodeError> {
+/// Checks that `path` can be created: not a directory, and its directory exists. Lets a
+/// command fail before long work rather than after it.
+pub fn check_dir(path: &Path) -> Result<(), EncodeError> {
     if path.is_dir() {
         return Err(EncodeError::IsDirectory {
             path: path.to_path_buf(),
@@ -423,6 +425,17 @@ pub fn save(path: &Path, image: &Planes) -> Result<(), EncodeError> {
         encoded.map_err(|source| EncodeError::Encode {
             path: path.to_path_buf(),
             format,
+            source,
+        })
+    })
+}
+
+/// Writes `bytes` to `path` atomically (temp file in the same directory, then rename): a
+/// report or sidecar file is either complete or absent.
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), EncodeError> {
+    write_atomic(path, |w| {
+        w.write_all(bytes).map_err(|source| EncodeError::Io {
+            path: path.to_path_buf(),
             source,
         })
     })

@@ -4,6 +4,7 @@
 
 pub mod color;
 pub mod io;
+pub mod multiband;
 pub mod npy;
 
 pub use io::{DecodeError, EncodeError, OutputFormat};
