@@ -122,6 +122,9 @@ pub fn correlate(
     let (h, w) = src.dim();
     let (oh, ow) = ((h + 1).saturating_sub(kh), (w + 1).saturating_sub(kw));
     let mut out = Image::zeros((oh, ow));
+    if oh == 0 || ow == 0 {
+        return out;
+    }
     for (ky, krow) in kernel.outer_iter().enumerate() {
         for (kx, &k) in krow.iter().enumerate() {
             if k == 0.0 {
@@ -410,6 +413,12 @@ mod tests {
             correlate(&img.view(), &k.view(), Border::Zero, Output::Valid).dim(),
             (2, 3)
         );
+        // A kernel larger than the image leaves nothing valid: empty, not a panic.
+        let big = Image::ones((7, 2));
+        let valid = |k: &Image| correlate(&img.view(), &k.view(), Border::Zero, Output::Valid);
+        assert_eq!(valid(&big).dim(), (0, 5));
+        let sep = correlate_separable(&img.view(), &[1.0; 7], &[1.0], Border::Zero, Output::Valid);
+        assert_eq!(sep.dim(), (0, 6));
     }
 
     #[test]
