@@ -105,16 +105,7 @@ pub fn fuse(a: &Image, b: &Image) -> Image {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn texture(h: usize, w: usize, seed: usize) -> Image {
-        Image::from_shape_fn((h, w), |(y, x)| {
-            ((y * 37 + x * 101 + seed * 53) % 256) as f64
-        })
-    }
-
-    fn max_abs_diff(a: &Image, b: &Image) -> f64 {
-        (a - b).iter().fold(0.0f64, |m, d| m.max(d.abs()))
-    }
+    use crate::baselines::ivif::testing::{max_abs_diff, texture};
 
     #[test]
     fn base_layer_is_the_replicated_31x31_mean() {

@@ -177,19 +177,28 @@ fn check_sizes((ih, iw): (usize, usize), (vh, vw): (usize, usize)) -> Result<(),
     Ok(())
 }
 
+/// Test images shared by the baselines' unit tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
+mod testing {
+    use crate::dsp::Image;
 
-    fn texture(h: usize, w: usize, seed: usize) -> Image {
+    /// A deterministic 0-255 texture; `seed` shifts the pattern.
+    pub fn texture(h: usize, w: usize, seed: usize) -> Image {
         Image::from_shape_fn((h, w), |(y, x)| {
             ((y * 37 + x * 101 + seed * 53) % 256) as f64
         })
     }
 
-    fn max_abs_diff(a: &Image, b: &Image) -> f64 {
+    /// Largest absolute difference between two images of the same size.
+    pub fn max_abs_diff(a: &Image, b: &Image) -> f64 {
         (a - b).iter().fold(0.0f64, |m, d| m.max(d.abs()))
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use testing::{max_abs_diff, texture};
 
     #[test]
     fn names_round_trip_and_unknown_names_list_the_valid_ones() {
