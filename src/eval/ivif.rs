@@ -8,16 +8,15 @@
 
 use std::path::{Path, PathBuf};
 
-use super::pairs::{Pair, fused_files, pair_dirs};
-use super::{EvalError, Progress, Report};
+use super::pairs::{Pair, pair_dirs};
+use super::{
+    EvalError, FusedFiles, Progress, Report, check_sources, fused_file_lists, score_pairs,
+};
 use crate::Fuser;
 use crate::baselines::ivif::{IvifMethod, fuse_planes};
 use crate::dsp::Image;
 use crate::imaging::{Limits, Planes, io};
 use crate::metrics::ivif::{self, Convention};
-
-/// For each source, its file per pair when it is a directory of fused images.
-pub type FusedFiles = Vec<Option<Vec<PathBuf>>>;
 
 /// One method to score.
 #[derive(Debug)]
@@ -69,28 +68,18 @@ impl IvifEval {
     /// Checks the dataset and the sources and pairs the files, without decoding any image:
     /// a missing file fails here, before any model runs.
     pub fn pairs(&self) -> Result<(Vec<Pair>, FusedFiles), EvalError> {
-        if self.sources.is_empty() {
-            return Err(EvalError::Invalid(
-                "nothing to evaluate: give at least one --method, --model or --fused".into(),
-            ));
-        }
-        for (i, s) in self.sources.iter().enumerate() {
-            if self.sources[..i].iter().any(|t| t.name() == s.name()) {
-                return Err(EvalError::Invalid(format!(
-                    "two methods are named {:?}: name them apart (NAME=PATH)",
-                    s.name()
-                )));
-            }
-        }
+        check_sources(
+            self.sources.iter().map(IvifSource::name),
+            "--method, --model or --fused",
+        )?;
         let pairs = pair_dirs(&[&self.ir_dir, &self.vis_dir])?;
-        let fused = self
-            .sources
-            .iter()
-            .map(|s| match s {
-                IvifSource::Fused { dir, .. } => fused_files(dir, &pairs).map(Some),
-                _ => Ok(None),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let fused = fused_file_lists(
+            self.sources.iter().map(|s| match s {
+                IvifSource::Fused { dir, .. } => Some(dir.as_path()),
+                _ => None,
+            }),
+            &pairs,
+        )?;
         Ok((pairs, fused))
     }
 
@@ -104,15 +93,9 @@ impl IvifEval {
             .map(|m| (m.name().to_owned(), m.better()))
             .collect();
         let stems = pairs.iter().map(|p| p.stem.clone()).collect();
-        let mut rows: Vec<Vec<Vec<f64>>> =
-            vec![Vec::with_capacity(pairs.len()); self.sources.len()];
-        for (done, pair) in pairs.iter().enumerate() {
-            let scores = self.score_pair(pair, &fused_dirs, done)?;
-            for (row, s) in rows.iter_mut().zip(scores) {
-                row.push(s);
-            }
-            progress(done + 1, pairs.len());
-        }
+        let (rows, _) = score_pairs(&pairs, self.sources.len(), progress, |i, pair| {
+            Ok((self.score_pair(pair, &fused_dirs, i)?, ()))
+        })?;
         let mut report = Report::new(self.convention.name(), metrics, stems);
         for (source, row) in self.sources.iter().zip(rows) {
             report.push(source.name(), row);
@@ -124,7 +107,7 @@ impl IvifEval {
     fn score_pair(
         &self,
         pair: &Pair,
-        fused_dirs: &[Option<Vec<PathBuf>>],
+        fused_dirs: &FusedFiles,
         i: usize,
     ) -> Result<Vec<Vec<f64>>, EvalError> {
         let (ir_path, vis_path) = (&pair.files[0], &pair.files[1]);

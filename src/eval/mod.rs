@@ -10,7 +10,7 @@ pub mod pairs;
 pub mod pan;
 mod report;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use report::{MethodScores, Report};
 
@@ -95,3 +95,63 @@ pub enum EvalError {
 
 /// Progress of a long evaluation: called after each image pair with `(done, total)`.
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
+
+/// For each source, its file per pair when it is a directory of fused images.
+pub type FusedFiles = Vec<Option<Vec<PathBuf>>>;
+
+/// Checks that there is at least one source and that their names (the report's keys) are
+/// distinct; `usage` lists the options that add sources.
+fn check_sources<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    usage: &str,
+) -> Result<(), EvalError> {
+    let names: Vec<&str> = names.into_iter().collect();
+    if names.is_empty() {
+        return Err(EvalError::Invalid(format!(
+            "nothing to evaluate: give at least one {usage}"
+        )));
+    }
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            return Err(EvalError::Invalid(format!(
+                "two methods are named {name:?}: name them apart (NAME=PATH)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The fused file of every pair for each source that reads a directory (`None` for the
+/// others), so that a missing file fails before any method runs.
+fn fused_file_lists<'a>(
+    dirs: impl IntoIterator<Item = Option<&'a Path>>,
+    pairs: &[pairs::Pair],
+) -> Result<FusedFiles, EvalError> {
+    dirs.into_iter()
+        .map(|dir| dir.map(|d| pairs::fused_files(d, pairs)).transpose())
+        .collect()
+}
+
+/// Scores by source, then pair, then metric: `rows[source][pair][metric]`.
+type SourceRows = Vec<Vec<Vec<f64>>>;
+
+/// Scores every pair with `score_pair` (one row of metric values per source, in source
+/// order) and regroups them per source: `rows[source][pair]`.
+fn score_pairs<T>(
+    pairs: &[pairs::Pair],
+    sources: usize,
+    progress: Progress<'_>,
+    mut score_pair: impl FnMut(usize, &pairs::Pair) -> Result<(Vec<Vec<f64>>, T), EvalError>,
+) -> Result<(SourceRows, Vec<T>), EvalError> {
+    let mut rows: SourceRows = vec![Vec::with_capacity(pairs.len()); sources];
+    let mut extras = Vec::with_capacity(pairs.len());
+    for (i, pair) in pairs.iter().enumerate() {
+        let (scores, extra) = score_pair(i, pair)?;
+        for (row, s) in rows.iter_mut().zip(scores) {
+            row.push(s);
+        }
+        extras.push(extra);
+        progress(i + 1, pairs.len());
+    }
+    Ok((rows, extras))
+}

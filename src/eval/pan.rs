@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::pairs::{Pair, fused_files, pair_dirs};
-use super::{EvalError, Progress, Report};
+use super::pairs::{Pair, pair_dirs};
+use super::{EvalError, Progress, Report, check_sources, fused_file_lists, score_pairs};
 use crate::baselines::pan::{PanMethod, pansharpen};
 use crate::dsp::{Cube, Image};
 use crate::imaging::Limits;
@@ -113,30 +113,21 @@ pub struct PanEval {
 impl PanEval {
     /// Runs every source on every pair and scores it. `progress` is called after each pair.
     pub fn run(&self, progress: Progress<'_>) -> Result<Report, EvalError> {
-        if self.sources.is_empty() {
-            return Err(EvalError::Invalid(
-                "nothing to evaluate: give at least one --method or --fused".into(),
-            ));
-        }
+        check_sources(
+            self.sources.iter().map(PanSource::name),
+            "--method or --fused",
+        )?;
         let pairs = pair_dirs(&[&self.ms_dir, &self.pan_dir])?;
-        let fused = self
-            .sources
-            .iter()
-            .map(|s| match s {
-                PanSource::Fused { dir, .. } => fused_files(dir, &pairs).map(Some),
-                PanSource::Baseline(_) => Ok(None),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut rows: Vec<Vec<Vec<f64>>> = vec![Vec::new(); self.sources.len()];
-        let mut ratios = Vec::new();
-        for (i, pair) in pairs.iter().enumerate() {
-            let (scores, ratio) = self.score_pair(pair, &fused, i)?;
-            ratios.push(ratio);
-            for (row, s) in rows.iter_mut().zip(scores) {
-                row.push(s);
-            }
-            progress(i + 1, pairs.len());
-        }
+        let fused = fused_file_lists(
+            self.sources.iter().map(|s| match s {
+                PanSource::Fused { dir, .. } => Some(dir.as_path()),
+                PanSource::Baseline(_) => None,
+            }),
+            &pairs,
+        )?;
+        let (rows, mut ratios) = score_pairs(&pairs, self.sources.len(), progress, |i, pair| {
+            self.score_pair(pair, &fused, i)
+        })?;
         let metrics = self
             .protocol
             .metrics()
