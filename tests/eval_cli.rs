@@ -87,6 +87,20 @@ fn baselines_table_json_and_csv_on_tno() {
     let csv = std::fs::read_to_string(dir.join("out.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 2 * 5, "{csv}");
     assert!(csv.starts_with("method,image,EN,"), "{csv}");
+
+    // --metrics keeps the listed columns, in that order, and ranks over them alone: max wins
+    // MI and SD (above), so its rank is 1.
+    dir.command()
+        .args(["eval", "--method", "average", "--method", "max"])
+        .args(["--metrics", "mi,SD"])
+        .arg_pair("--ir", tno.join("ir"))
+        .arg_pair("--vis", tno.join("vi"))
+        .arg_pair("--json", "sel.json")
+        .stdout();
+    let sel = read_json(&dir.join("sel.json"));
+    assert_eq!(sel["metrics"], serde_json::json!(["MI", "SD"]));
+    assert_eq!(sel["methods"]["max"]["rank"], 1.0);
+    assert_eq!(sel["methods"]["max"]["mean"]["MI"], max["mean"]["MI"]);
 }
 
 #[test]
@@ -217,6 +231,9 @@ fn bad_datasets_fail_with_one_clear_error() {
     assert!(eval(&["--method", "median"]).contains("median"));
     assert!(eval(&["--method", "max", "--fused", "nodir"]).contains("NAME=DIR"));
     assert!(eval(&["--method", "max", "--convention", "matlab"]).contains("matlab"));
+    // An unknown --metrics name, caught before any image is read.
+    let err = eval(&["--method", "max", "--metrics", "EN,Qcb"]);
+    assert!(err.contains("Qcb") && err.contains("Qabf"), "{err}");
     // A fused directory that lacks a pair.
     let partial = dir.join("partial");
     std::fs::create_dir(&partial).unwrap();

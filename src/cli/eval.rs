@@ -3,13 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use ship_edge::baselines::ivif::IvifMethod;
 use ship_edge::baselines::pan::PanMethod;
-use ship_edge::eval::Report;
 use ship_edge::eval::ivif::{IvifEval, IvifSource};
 use ship_edge::eval::pan::{PanEval, PanSource, Protocol};
+use ship_edge::eval::{Report, metric_columns};
 use ship_edge::imaging::{Limits, io};
 use ship_edge::metrics::Better;
 use ship_edge::metrics::ivif::Convention;
@@ -67,6 +67,10 @@ pub struct Args {
     /// Pan-sharpening PSNR/SSIM peak value (255 for 8-bit data, 2047 for 11-bit).
     #[arg(long, value_name = "V", default_value_t = 255.0)]
     peak: f64,
+    /// Score and rank over these metrics only, comma-separated in column order (e.g.
+    /// EN,SD,SF,MI,SCD,VIF,Qabf,SSIM); the mean rank depends on the set. Default: all.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    metrics: Vec<String>,
     /// Also print every image's scores.
     #[arg(long)]
     per_image: bool,
@@ -113,6 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 fn run_ivif(args: &Args, ir: &Path, vis: &Path) -> anyhow::Result<Report> {
     let convention: Convention = args.convention.parse()?;
+    check_metrics(args, convention.metrics().iter().map(|m| m.name()))?;
     let mut sources = Vec::new();
     for m in &args.methods {
         let method: IvifMethod = m.parse()?;
@@ -145,7 +150,8 @@ fn run_ivif(args: &Args, ir: &Path, vis: &Path) -> anyhow::Result<Report> {
         limits: Limits::default(),
     };
     let total = eval.pairs()?.0.len();
-    with_progress(total, |progress| eval.run(progress)).map_err(Into::into)
+    let report = with_progress(total, |progress| eval.run(progress))?;
+    select_metrics(args, report)
 }
 
 fn run_pan(args: &Args, ms: &Path, pan: &Path) -> anyhow::Result<Report> {
@@ -192,8 +198,29 @@ fn run_pan(args: &Args, ms: &Path, pan: &Path) -> anyhow::Result<Report> {
         sources,
         limits: Limits::default(),
     };
+    check_metrics(args, eval.protocol.metrics().iter().map(|m| m.name()))?;
     let total = ship_edge::eval::pairs::pair_dirs(&[ms, pan])?.len();
-    with_progress(total, |progress| eval.run(progress)).map_err(Into::into)
+    let report = with_progress(total, |progress| eval.run(progress))?;
+    select_metrics(args, report)
+}
+
+/// Fails on an unknown `--metrics` name before any image is read.
+fn check_metrics<'a>(args: &Args, available: impl Iterator<Item = &'a str>) -> anyhow::Result<()> {
+    if !args.metrics.is_empty() {
+        let available: Vec<&str> = available.collect();
+        metric_columns(&available, &args.metrics).map_err(|e| anyhow!("--metrics: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The report over `--metrics` (all metrics when it is not given).
+fn select_metrics(args: &Args, report: Report) -> anyhow::Result<Report> {
+    if args.metrics.is_empty() {
+        return Ok(report);
+    }
+    report
+        .select(&args.metrics)
+        .map_err(|e| anyhow!("--metrics: {e}"))
 }
 
 /// Runs `work` with a progress bar on stderr when there are more than a few pairs.

@@ -25,7 +25,7 @@ enum Command {
     Fuse(fuse::Args),
     /// Score fusion methods (baselines, models, published outputs) on a dataset: metric
     /// means, mean ranks, JSON and CSV.
-    Eval(eval::Args),
+    Eval(Box<eval::Args>),
     /// Print a model's inputs, outputs, metadata, op counts and parameter count.
     Inspect(inspect::Args),
     /// Pan-sharpen a multispectral + panchromatic pair with a classical method.
@@ -35,7 +35,7 @@ enum Command {
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Eval(args) => eval::run(args),
+        Command::Eval(args) => eval::run(*args),
         Command::Fuse(args) => fuse::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Pansharpen(args) => pansharpen::run(args),

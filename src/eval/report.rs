@@ -84,6 +84,28 @@ impl Report {
         }
     }
 
+    /// The report restricted to `names` (matched case-insensitively, kept in the given order),
+    /// with means and mean ranks over those metrics only: papers rank methods over a chosen
+    /// subset (e.g. EN, SD, SF, MI, SCD, VIF, Qabf, SSIM), and the rank depends on it.
+    pub fn select(&self, names: &[String]) -> Result<Report, String> {
+        let columns = metric_columns(&self.metrics, names)?;
+        let mut out = Report {
+            metrics: columns.iter().map(|&k| self.metrics[k].clone()).collect(),
+            better: columns.iter().map(|&k| self.better[k]).collect(),
+            methods: Vec::with_capacity(self.methods.len()),
+            ..self.clone()
+        };
+        for m in &self.methods {
+            let rows = m
+                .images
+                .iter()
+                .map(|row| columns.iter().map(|&k| row[k]).collect())
+                .collect();
+            out.push(&m.name, rows);
+        }
+        Ok(out)
+    }
+
     /// The JSON document: `{"convention", <context>..., "metrics": [...], "methods": {NAME:
     /// {"mean": {METRIC: v}, "rank": r, "images": {STEM: {METRIC: v}}}}}`. Non-finite values
     /// are written as `null`.
@@ -138,6 +160,35 @@ fn number(v: f64) -> Value {
     serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
 }
 
+/// The column of each of `names` among `available` (case-insensitive), or an error naming the
+/// unknown or repeated metric and listing the available ones.
+pub fn metric_columns<S: AsRef<str>>(
+    available: &[S],
+    names: &[String],
+) -> Result<Vec<usize>, String> {
+    let mut columns = Vec::with_capacity(names.len());
+    for name in names {
+        let k = available
+            .iter()
+            .position(|m| m.as_ref().eq_ignore_ascii_case(name.trim()))
+            .ok_or_else(|| {
+                let list: Vec<&str> = available.iter().map(AsRef::as_ref).collect();
+                format!(
+                    "unknown metric {name:?}: this evaluation has {}",
+                    list.join(", ")
+                )
+            })?;
+        if columns.contains(&k) {
+            return Err(format!("metric {name:?} is listed twice"));
+        }
+        columns.push(k);
+    }
+    if columns.is_empty() {
+        return Err("no metrics selected".into());
+    }
+    Ok(columns)
+}
+
 /// Quotes a CSV field when it holds a comma, quote or newline (RFC 4180).
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
@@ -168,6 +219,19 @@ mod tests {
         assert_eq!(r.methods[0].mean, [6.5, 0.2]);
         // a wins EN, b wins Nabf.
         assert_eq!((r.methods[0].rank, r.methods[1].rank), (1.5, 1.5));
+    }
+
+    #[test]
+    fn selection_reranks_over_the_chosen_metrics() {
+        let r = report().select(&["nabf".to_owned()]).unwrap();
+        assert_eq!(r.metrics, ["Nabf"]);
+        assert_eq!(r.methods[1].mean, [0.05]);
+        // Only Nabf counts now, which b wins.
+        assert_eq!((r.methods[0].rank, r.methods[1].rank), (2.0, 1.0));
+        let err = report().select(&["EN".into(), "MI".into()]).unwrap_err();
+        assert!(err.contains("\"MI\"") && err.contains("EN, Nabf"), "{err}");
+        assert!(report().select(&["EN".into(), "en".into()]).is_err());
+        assert!(report().select(&[]).is_err());
     }
 
     #[test]
