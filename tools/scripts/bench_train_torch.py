@@ -39,6 +39,7 @@ PRESETS = {
     "ship": dict(c=16, blocks=3, orders=4, edge_blocks=2, growth=16, inv=True, pp=False),
     "ship++": dict(c=16, blocks=3, orders=4, edge_blocks=2, growth=16, inv=True, pp=True),
     "edge": dict(c=8, blocks=2, orders=3, edge_blocks=1, growth=8, inv=False, pp=False),
+    "rt": dict(c=4, blocks=1, orders=2, edge_blocks=1, growth=4, inv=False, pp=False),
 }
 CDC_THETA, INV_CLAMP, HIN_SLOPE, DENSE_SLOPE = 0.8, 0.8, 0.1, 0.2
 HV_TAPS, DG_TAPS = [1, 3, 4, 5, 7], [0, 2, 4, 6, 8]

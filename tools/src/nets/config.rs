@@ -59,6 +59,7 @@ pub const PRESETS: &[(&str, Preset)] = &[
     ("ship", ShipConfig::ship),
     ("ship++", ShipConfig::ship_pp),
     ("edge", ShipConfig::edge),
+    ("rt", ShipConfig::rt),
 ];
 
 impl ShipConfig {
@@ -98,6 +99,19 @@ impl ShipConfig {
             growth: 8,
             channel_inv_block: false,
             ..Self::ship()
+        }
+    }
+
+    /// Real-time SHIP (<= 8 kMAC per pixel, so its int8 form can run 640x512 at 30 fps on two
+    /// x86 cores): the narrowest width the even splits allow, one SHIP block with an order-1 FFT
+    /// interaction and one gated higher order, and the edge preset's light channel branch.
+    pub fn rt() -> Self {
+        Self {
+            width: 4,
+            blocks: 1,
+            orders: 2,
+            growth: 4,
+            ..Self::edge()
         }
     }
 
