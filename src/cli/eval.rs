@@ -9,7 +9,7 @@ use ship_edge::baselines::ivif::IvifMethod;
 use ship_edge::baselines::pan::PanMethod;
 use ship_edge::eval::ivif::{IvifEval, IvifSource};
 use ship_edge::eval::pan::{PanEval, PanSource, Protocol};
-use ship_edge::eval::{Report, metric_columns};
+use ship_edge::eval::{Report, best_index, format_value, metric_columns};
 use ship_edge::imaging::{Limits, io};
 use ship_edge::metrics::Better;
 use ship_edge::metrics::ivif::Convention;
@@ -81,6 +81,9 @@ pub struct Args {
     /// Write the per-image scores as CSV (method,image,metrics...).
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
+    /// Write the table of means and mean ranks as Markdown (best value per metric in bold).
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
     /// Inference threads for --model (default: all available cores).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
@@ -88,7 +91,7 @@ pub struct Args {
 
 /// Runs `ship-edge eval`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    for path in args.json.iter().chain(&args.csv) {
+    for path in args.json.iter().chain(&args.csv).chain(&args.markdown) {
         io::check_dir(path)?;
     }
     let (report, dataset) = match (&args.ir, &args.vis, &args.ms, &args.pan) {
@@ -111,6 +114,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if let Some(path) = &args.csv {
         io::write_bytes(path, report.to_csv().as_bytes())?;
+    }
+    if let Some(path) = &args.markdown {
+        io::write_bytes(path, report.to_markdown().as_bytes())?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -288,7 +294,7 @@ fn print_report(report: &Report, dataset: &str, per_image: bool) {
         .metrics
         .iter()
         .zip(&report.better)
-        .map(|(m, b)| format!("{m}{}", if *b == Better::Higher { "↑" } else { "↓" }))
+        .map(|(m, b)| format!("{m}{}", b.arrow()))
         .collect();
     let means: Vec<(&str, &[f64], Option<f64>)> = report
         .methods
@@ -321,18 +327,7 @@ fn print_table(headers: &[String], better: &[Better], rows: &[(&str, &[f64], Opt
         .map(|r| r.1.iter().map(|&v| format_value(v)).collect())
         .collect();
     let best: Vec<Option<usize>> = (0..headers.len())
-        .map(|k| {
-            let col = rows
-                .iter()
-                .map(|r| r.1[k])
-                .enumerate()
-                .filter(|(_, v)| v.is_finite());
-            match better[k] {
-                Better::Higher => col.max_by(|a, b| a.1.total_cmp(&b.1)),
-                Better::Lower => col.min_by(|a, b| a.1.total_cmp(&b.1)),
-            }
-            .map(|(i, _)| i)
-        })
+        .map(|k| best_index(rows.iter().map(|r| r.1[k]), better[k]))
         .collect();
     let widths: Vec<usize> = (0..headers.len())
         .map(|k| {
@@ -362,17 +357,5 @@ fn print_table(headers: &[String], better: &[Better], rows: &[(&str, &[f64], Opt
             line += &format!("  {r:>5.2}");
         }
         println!("{line}");
-    }
-}
-
-/// Four significant digits after the point for small values, fewer for large ones.
-fn format_value(v: f64) -> String {
-    if !v.is_finite() {
-        return "nan".into();
-    }
-    match v.abs() {
-        a if a >= 100.0 => format!("{v:.2}"),
-        a if a >= 10.0 => format!("{v:.3}"),
-        _ => format!("{v:.4}"),
     }
 }

@@ -12,7 +12,7 @@ mod report;
 
 use std::path::{Path, PathBuf};
 
-pub use report::{MethodScores, Report, metric_columns};
+pub use report::{MethodScores, Report, best_index, format_value, metric_columns};
 
 use crate::imaging::DecodeError;
 

@@ -138,6 +138,34 @@ impl Report {
         Value::Object(doc)
     }
 
+    /// The table of means as Markdown, for model cards and papers: one row per method, the
+    /// best value per metric in bold, and the mean rank.
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::from("| method |");
+        for (m, b) in self.metrics.iter().zip(&self.better) {
+            out += &format!(" {m} {} |", b.arrow());
+        }
+        out += " mean rank |\n|---|";
+        out += &"---:|".repeat(self.metrics.len() + 1);
+        out += "\n";
+        let best: Vec<Option<usize>> = (0..self.metrics.len())
+            .map(|k| best_index(self.methods.iter().map(|m| m.mean[k]), self.better[k]))
+            .collect();
+        for (i, m) in self.methods.iter().enumerate() {
+            out += &format!("| {} |", m.name.replace('|', "\\|"));
+            for (k, &v) in m.mean.iter().enumerate() {
+                let cell = format_value(v);
+                if best[k] == Some(i) {
+                    out += &format!(" **{cell}** |");
+                } else {
+                    out += &format!(" {cell} |");
+                }
+            }
+            out += &format!(" {:.2} |\n", m.rank);
+        }
+        out
+    }
+
     /// Per-image rows as CSV: `method,image,<metrics...>`, full precision.
     pub fn to_csv(&self) -> String {
         let mut out = format!("method,image,{}\n", self.metrics.join(","));
@@ -158,6 +186,34 @@ impl Report {
 
 fn number(v: f64) -> Value {
     serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
+}
+
+/// The index of the best finite value (first on ties), or `None` when none is finite.
+pub fn best_index(values: impl Iterator<Item = f64>, better: Better) -> Option<usize> {
+    let mut best: Option<(usize, f64)> = None;
+    for (i, v) in values.enumerate().filter(|(_, v)| v.is_finite()) {
+        let wins = best.is_none_or(|(_, b)| match better {
+            Better::Higher => v > b,
+            Better::Lower => v < b,
+        });
+        if wins {
+            best = Some((i, v));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+/// A metric value for tables: four digits after the point for small values, fewer for
+/// large ones.
+pub fn format_value(v: f64) -> String {
+    if !v.is_finite() {
+        return "nan".into();
+    }
+    match v.abs() {
+        a if a >= 100.0 => format!("{v:.2}"),
+        a if a >= 10.0 => format!("{v:.3}"),
+        _ => format!("{v:.4}"),
+    }
 }
 
 /// The column of each of `names` among `available` (case-insensitive), or an error naming the
@@ -242,6 +298,24 @@ mod tests {
         assert_eq!(j["methods"]["a"]["mean"]["EN"], 6.5);
         assert_eq!(j["methods"]["a"]["rank"], 1.5);
         assert_eq!(j["methods"]["b,c"]["images"]["02"]["Nabf"], 0.05);
+    }
+
+    #[test]
+    fn markdown_bolds_the_best_and_ends_with_the_rank() {
+        let md = report().to_markdown();
+        let lines: Vec<&str> = md.lines().collect();
+        assert_eq!(lines[0], "| method | EN ↑ | Nabf ↓ | mean rank |");
+        assert_eq!(lines[1], "|---|---:|---:|---:|");
+        assert_eq!(lines[2], "| a | **6.5000** | 0.2000 | 1.50 |");
+        assert_eq!(lines[3], "| b,c | 5.5000 | **0.0500** | 1.50 |");
+    }
+
+    #[test]
+    fn best_index_skips_nan_and_keeps_the_first_tie() {
+        let v = [f64::NAN, 2.0, 1.0, 2.0];
+        assert_eq!(best_index(v.into_iter(), Better::Higher), Some(1));
+        assert_eq!(best_index(v.into_iter(), Better::Lower), Some(2));
+        assert_eq!(best_index([f64::NAN].into_iter(), Better::Lower), None);
     }
 
     #[test]

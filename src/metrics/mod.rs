@@ -14,3 +14,13 @@ pub enum Better {
     /// Smaller values are better (Nabf, SAM, ERGAS, D_lambda, D_s, ...).
     Lower,
 }
+
+impl Better {
+    /// `↑` or `↓`, as tables mark a metric's direction.
+    pub fn arrow(self) -> &'static str {
+        match self {
+            Better::Higher => "↑",
+            Better::Lower => "↓",
+        }
+    }
+}
