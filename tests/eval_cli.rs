@@ -99,8 +99,14 @@ fn baselines_table_json_and_csv_on_tno() {
         .arg_pair("--markdown", "sel.md")
         .stdout();
     let md = std::fs::read_to_string(dir.join("sel.md")).unwrap();
-    assert!(md.starts_with("| method | MI ↑ | SD ↑ | mean rank |\n"), "{md}");
-    assert!(md.contains("| max | **") && md.contains("| 1.00 |\n"), "{md}");
+    assert!(
+        md.starts_with("| method | MI ↑ | SD ↑ | mean rank |\n"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| max | **") && md.contains("| 1.00 |\n"),
+        "{md}"
+    );
     let sel = read_json(&dir.join("sel.json"));
     assert_eq!(sel["metrics"], serde_json::json!(["MI", "SD"]));
     assert_eq!(sel["methods"]["max"]["rank"], 1.0);
