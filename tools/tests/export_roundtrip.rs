@@ -140,19 +140,30 @@ fn edge_preset_fits_the_arm_budget_and_ship_has_the_paper_size() {
 #[test]
 fn training_steps_reduce_the_loss_and_the_weights_export() {
     let dir = tempfile::tempdir().unwrap();
-    let weights = dir.path().join("w.safetensors");
+    let run_dir = dir.path().join("run");
     let opts = TrainOptions {
+        preset: "edge".into(),
         data: samples(),
         steps: 6,
         batch: 2,
         crop: 32,
         lr: 2e-3,
         seed: 1,
-        out: weights.clone(),
-        log_every: 1000,
+        ..TrainOptions::default()
     };
     let cfg = ShipConfig::edge();
-    let report = train::train(&cfg, &opts, &Device::Cpu).unwrap();
+    let report = train::train(
+        &opts,
+        &run_dir,
+        train::Start::Fresh,
+        &Device::Cpu,
+        &mut train::Silent,
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+    .unwrap();
+    // The weights file is named after the test's old output, for the error check below.
+    let weights = dir.path().join("w.safetensors");
+    std::fs::copy(run_dir.join("weights.safetensors"), &weights).unwrap();
     assert!(report.final_loss.is_finite());
     assert!(
         report.final_loss < report.first_loss,

@@ -1,16 +1,16 @@
 //! Subcommands of `ship-tools`, one struct each, converted once into library calls.
 
 mod bench_train;
+mod train;
 
 use std::path::PathBuf;
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use candle_core::Device;
 use clap::{Parser, Subcommand};
 
 use ship_tools::export::{self, ModelInfo};
 use ship_tools::nets::{self, ShipConfig};
-use ship_tools::train::{self, TrainOptions};
 
 /// Offline tools for ship-edge: SHIP / SHIP++ networks in candle, training, import, ONNX export.
 #[derive(Debug, Parser)]
@@ -24,7 +24,7 @@ pub struct Cli {
 enum Cmd {
     /// Print parameters and multiply-accumulates per pixel of a preset.
     Info {
-        /// Network preset: ship, ship++ or edge.
+        /// Network preset: ship, ship++, edge or rt.
         #[arg(long, default_value = "ship")]
         preset: String,
     },
@@ -41,7 +41,7 @@ enum Cmd {
         /// Weights (safetensors) from `train` or `import-official`.
         #[arg(long)]
         weights: PathBuf,
-        /// Network preset the weights belong to: ship, ship++ or edge.
+        /// Network preset the weights belong to: ship, ship++, edge or rt.
         #[arg(long)]
         preset: String,
         /// Output ONNX file.
@@ -51,33 +51,8 @@ enum Cmd {
         #[arg(long, default_value = "unspecified")]
         training_data: String,
     },
-    /// Train a fusion network on IR/visible pairs (DIR/ir and DIR/vi, matched by file name).
-    Train {
-        /// Network preset: ship, ship++ or edge.
-        #[arg(long, default_value = "edge")]
-        preset: String,
-        /// Training data folder holding ir/ and vi/.
-        #[arg(long)]
-        data: PathBuf,
-        /// Optimiser steps.
-        #[arg(long, default_value_t = 1000)]
-        steps: usize,
-        /// Crops per step.
-        #[arg(long, default_value_t = 4)]
-        batch: usize,
-        /// Square crop size in pixels.
-        #[arg(long, default_value_t = 96)]
-        crop: usize,
-        /// Adam learning rate (the paper uses 1e-4 for 100k steps).
-        #[arg(long, default_value_t = 1e-4)]
-        lr: f64,
-        /// Seed of initialisation, crops and augmentation.
-        #[arg(long, default_value_t = 10)]
-        seed: u64,
-        /// Output weights (safetensors).
-        #[arg(short, long)]
-        out: PathBuf,
-    },
+    /// Train a fusion network on IR/visible pairs into a run directory (resumable).
+    Train(Box<train::Args>),
     /// Time training steps (forward, backward, SGD) of a preset or of the 10-layer conv probe.
     BenchTrain(bench_train::Args),
 }
@@ -134,36 +109,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             export::export_onnx(&net, &info, &out)?;
             println!("wrote {}", out.display());
         }
-        Cmd::Train {
-            preset: name,
-            data,
-            steps,
-            batch,
-            crop,
-            lr,
-            seed,
-            out,
-        } => {
-            let cfg = preset(&name)?;
-            let opts = TrainOptions {
-                data,
-                steps,
-                batch,
-                crop,
-                lr,
-                seed,
-                out: out.clone(),
-                log_every: 10,
-            };
-            let report = train::train(&cfg, &opts, &Device::Cpu).context("training")?;
-            println!(
-                "trained {name} for {steps} steps ({:.2} steps/s): loss {:.4} -> {:.4}; weights in {}",
-                report.steps_per_second,
-                report.first_loss,
-                report.final_loss,
-                out.display()
-            );
-        }
+        Cmd::Train(args) => train::run(*args)?,
         Cmd::BenchTrain(args) => bench_train::run(args)?,
     }
     Ok(())

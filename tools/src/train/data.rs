@@ -1,5 +1,7 @@
-//! Training pairs: IR / visible images from `DIR/ir` and `DIR/vi`, matched by file stem, decoded
-//! once into luminance planes; random aligned crops with the same flip/rotation on both.
+//! Training pairs: IR / visible images from `DIR/ir` and `DIR/vi` (and optional saliency
+//! masks in `DIR/mask`), matched by file stem, decoded once into luminance planes; the
+//! train / validation split; random aligned crops with the same flip/rotation on every plane;
+//! the data RNG, whose state is a draw count so a checkpoint can restore it exactly.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,9 +9,25 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use candle_core::{Device, Tensor};
 
-use ship_edge::imaging::{Limits, color, io};
+use ship_edge::dsp::Image;
+use ship_edge::imaging::{Limits, Planes, color, io};
+use ship_edge::metrics::ivif;
 
 use crate::nets::init::Rng;
+
+/// Extensions read as images (case-insensitive); other files (README, .DS_Store) are ignored.
+const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "tif", "tiff"];
+
+/// The files of one pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairFiles {
+    /// The common file stem.
+    pub stem: String,
+    pub ir: PathBuf,
+    pub vis: PathBuf,
+    /// Saliency mask of the visible image, when the data set has `mask/`.
+    pub mask: Option<PathBuf>,
+}
 
 /// One decoded pair, row-major luminance in [0,1].
 #[derive(Debug, Clone)]
@@ -19,69 +37,297 @@ pub struct Pair {
     pub height: usize,
     pub ir: Vec<f32>,
     pub vis: Vec<f32>,
+    /// Saliency map m in [0,1] (SHIP_NETWORK.md §5.1), same size.
+    pub mask: Option<Vec<f32>>,
 }
 
-fn stems(dir: &Path) -> anyhow::Result<BTreeMap<String, PathBuf>> {
+/// A validation pair: the planes the network sees plus what scoring needs (the decoded
+/// images, their 0–255 grey forms, the visible chroma to merge back).
+#[derive(Debug, Clone)]
+pub struct ValPair {
+    pub pair: Pair,
+    /// Decoded IR image, as `ship-edge eval` reads it.
+    pub ir_image: Planes,
+    /// Decoded visible image (grey or RGB).
+    pub vis_image: Planes,
+    /// `ivif::grey` of the two sources (the metrics' A and B).
+    pub ir_grey: Image,
+    pub vis_grey: Image,
+    pub chroma: Option<color::Chroma>,
+}
+
+fn image_stems(dir: &Path) -> anyhow::Result<BTreeMap<String, PathBuf>> {
     let mut out = BTreeMap::new();
-    for e in std::fs::read_dir(dir)
-        .with_context(|| format!("{}: cannot list directory", dir.display()))?
-    {
-        let p = e?.path();
-        if let (Some(stem), true) = (p.file_stem().and_then(|s| s.to_str()), p.is_file()) {
-            out.insert(stem.to_string(), p);
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("{}: cannot list directory", dir.display()))?;
+    for e in entries {
+        let p = e
+            .with_context(|| format!("{}: cannot list directory", dir.display()))?
+            .path();
+        let ext = p
+            .extension()
+            .and_then(|s| s.to_str())
+            .map(str::to_ascii_lowercase);
+        let is_image = ext.is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()));
+        let Some(stem) = p.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        if !is_image || !p.is_file() {
+            continue;
+        }
+        if let Some(other) = out.insert(stem.to_string(), p.clone()) {
+            bail!(
+                "{} and {} have the same stem: keep one image per name",
+                other.display(),
+                p.display()
+            );
         }
     }
     Ok(out)
 }
 
-/// Loads every pair of `root/ir` and `root/vi` with the same stem.
-pub fn load_pairs(root: &Path) -> anyhow::Result<Vec<Pair>> {
-    let (irs, vis) = (stems(&root.join("ir"))?, stems(&root.join("vi"))?);
-    let mut pairs = Vec::new();
-    for (name, ir_path) in &irs {
-        let Some(vi_path) = vis.get(name) else {
-            continue;
-        };
-        let limits = Limits::default();
-        let ir = io::load(ir_path, &limits)?;
-        let vi = io::load(vi_path, &limits)?;
-        let (w, h) = (ir.width(), ir.height());
-        if (w, h) != (vi.width(), vi.height()) {
+/// Pairs `root/ir/NAME.*` with `root/vi/NAME.*` (and `root/mask/NAME.*` when `root/mask`
+/// exists), sorted by stem. Every IR image needs its visible partner and vice versa, and with
+/// a `mask/` folder every pair needs a mask: a silently dropped file would change the data set.
+pub fn list_pairs(root: &Path) -> anyhow::Result<Vec<PairFiles>> {
+    for sub in ["ir", "vi"] {
+        let d = root.join(sub);
+        if !d.is_dir() {
             bail!(
-                "{name}: IR is {w}x{h}, visible is {}x{}",
-                vi.width(),
-                vi.height()
+                "{}: missing; a data folder holds ir/ and vi/ (and optionally mask/) with images \
+                 matched by file name",
+                d.display()
             );
         }
-        pairs.push(Pair {
-            name: name.clone(),
-            width: w,
-            height: h,
-            ir: color::infrared(&ir).to_vec(),
-            vis: color::split_visible(&vi).0,
-        });
     }
-    if pairs.is_empty() {
+    let (irs, vis) = (
+        image_stems(&root.join("ir"))?,
+        image_stems(&root.join("vi"))?,
+    );
+    let mask_dir = root.join("mask");
+    let masks = if mask_dir.is_dir() {
+        Some(image_stems(&mask_dir)?)
+    } else {
+        None
+    };
+    let unmatched = |a: &BTreeMap<String, PathBuf>, b: &BTreeMap<String, PathBuf>| {
+        a.keys()
+            .filter(|k| !b.contains_key(*k))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    for (from, to, missing) in [
+        ("ir", "vi", unmatched(&irs, &vis)),
+        ("vi", "ir", unmatched(&vis, &irs)),
+    ] {
+        if !missing.is_empty() {
+            bail!(
+                "{}: {} image(s) without a partner in {}/ (e.g. `{}`): add or remove them",
+                root.join(from).display(),
+                missing.len(),
+                to,
+                missing[0]
+            );
+        }
+    }
+    if irs.is_empty() {
         bail!(
-            "{}: no IR/visible pairs (expected ir/NAME.* and vi/NAME.* with matching names)",
-            root.display()
+            "{}: no IR/visible pairs (expected ir/NAME.png and vi/NAME.png with matching names; \
+             read extensions: {})",
+            root.display(),
+            IMAGE_EXTENSIONS.join(", ")
         );
     }
-    Ok(pairs)
+    irs.into_iter()
+        .map(|(stem, ir)| {
+            let mask = match &masks {
+                None => None,
+                Some(m) => Some(m.get(&stem).cloned().with_context(|| {
+                    format!(
+                        "{}: no mask for `{stem}` (with a mask/ folder every pair needs one)",
+                        mask_dir.display()
+                    )
+                })?),
+            };
+            Ok(PairFiles {
+                vis: vis[&stem].clone(),
+                stem,
+                ir,
+                mask,
+            })
+        })
+        .collect()
 }
 
-/// A batch of random crops: (vis_y, ir), each [B,1,crop,crop].
+/// Splits off `n` validation pairs: those whose stems hash lowest. The choice depends on the
+/// names only (not on `--seed`), so runs with different seeds validate on the same pairs, and
+/// it spreads over the set instead of taking one end of a sorted sequence (one scene).
+pub fn holdout(
+    pairs: Vec<PairFiles>,
+    n: usize,
+) -> anyhow::Result<(Vec<PairFiles>, Vec<PairFiles>)> {
+    if n >= pairs.len() {
+        bail!(
+            "--holdout {n} leaves no training pair: the data set has {} pairs",
+            pairs.len()
+        );
+    }
+    let mut keyed: Vec<(u64, &str)> = pairs
+        .iter()
+        .map(|p| (Rng::for_name(0, &p.stem).next_u64(), p.stem.as_str()))
+        .collect();
+    keyed.sort();
+    let held: Vec<String> = keyed[..n].iter().map(|(_, s)| s.to_string()).collect();
+    let (val, train): (Vec<_>, Vec<_>) = pairs.into_iter().partition(|p| held.contains(&p.stem));
+    Ok((train, val))
+}
+
+fn load_image(path: &Path) -> anyhow::Result<Planes> {
+    io::load(path, &Limits::default()).with_context(|| format!("{}: cannot read", path.display()))
+}
+
+/// Decodes a pair: IR channel 0, visible luminance Y as the runtime computes it, mask channel 0.
+fn decode(files: &PairFiles) -> anyhow::Result<(Pair, Planes, Planes)> {
+    let ir = load_image(&files.ir)?;
+    let vi = load_image(&files.vis)?;
+    let (w, h) = (ir.width(), ir.height());
+    if (w, h) != (vi.width(), vi.height()) {
+        bail!(
+            "{}: IR is {w}x{h} but {} is {}x{}: pairs must be registered and the same size",
+            files.ir.display(),
+            files.vis.display(),
+            vi.width(),
+            vi.height()
+        );
+    }
+    let mask = match &files.mask {
+        None => None,
+        Some(p) => {
+            let m = load_image(p)?;
+            if (m.width(), m.height()) != (w, h) {
+                bail!(
+                    "{}: mask is {}x{}, its pair is {w}x{h}",
+                    p.display(),
+                    m.width(),
+                    m.height()
+                );
+            }
+            Some(m.channel(0).to_vec())
+        }
+    };
+    let pair = Pair {
+        name: files.stem.clone(),
+        width: w,
+        height: h,
+        ir: color::infrared(&ir).to_vec(),
+        vis: color::split_visible(&vi).0,
+        mask,
+    };
+    Ok((pair, ir, vi))
+}
+
+/// Decodes training pairs and checks that each holds a `crop` x `crop` window.
+pub fn load_train(files: &[PairFiles], crop: usize) -> anyhow::Result<Vec<Pair>> {
+    files
+        .iter()
+        .map(|f| {
+            let (p, _, _) = decode(f)?;
+            if p.width < crop || p.height < crop {
+                bail!(
+                    "{}: {}x{} is smaller than the {crop}x{crop} crop: pass a smaller --crop or \
+                     remove the pair",
+                    f.ir.display(),
+                    p.width,
+                    p.height
+                );
+            }
+            Ok(p)
+        })
+        .collect()
+}
+
+/// Decodes validation pairs, keeping what scoring needs.
+pub fn load_val(files: &[PairFiles]) -> anyhow::Result<Vec<ValPair>> {
+    files
+        .iter()
+        .map(|f| {
+            let (pair, ir_image, vis_image) = decode(f)?;
+            Ok(ValPair {
+                ir_grey: ivif::grey(&ir_image),
+                vis_grey: ivif::grey(&vis_image),
+                chroma: color::split_visible(&vis_image).1,
+                pair,
+                ir_image,
+                vis_image,
+            })
+        })
+        .collect()
+}
+
+/// The data RNG: `init::Rng` plus a count of its draws. Restoring replays the draws from the
+/// seed, which needs nothing from the generator's internals (a few million draws take
+/// milliseconds).
+#[derive(Debug, Clone)]
+pub struct DataRng {
+    rng: Rng,
+    draws: u64,
+}
+
+/// The named stream of the seed that crops and augmentation draw from.
+const DATA_STREAM: &str = "train.data";
+
+impl DataRng {
+    /// A fresh stream for `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self {
+            rng: Rng::for_name(seed, DATA_STREAM),
+            draws: 0,
+        }
+    }
+
+    /// The stream of `seed` after `draws` draws.
+    pub fn restore(seed: u64, draws: u64) -> Self {
+        let mut r = Self::new(seed);
+        for _ in 0..draws {
+            r.rng.next_u64();
+        }
+        r.draws = draws;
+        r
+    }
+
+    /// Draws so far (the saved state).
+    pub fn draws(&self) -> u64 {
+        self.draws
+    }
+
+    /// Uniform integer in [0, n), one draw.
+    pub fn below(&mut self, n: usize) -> usize {
+        self.draws += 1;
+        let u = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        (u * n as f64) as usize % n.max(1)
+    }
+}
+
+/// One training batch, each [B,1,crop,crop].
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub vis: Tensor,
+    pub ir: Tensor,
+    pub mask: Option<Tensor>,
+}
+
+/// A batch of random crops with a random rotation (k·90°) and mirror, the same on every plane.
 pub fn random_batch(
     pairs: &[Pair],
     batch: usize,
     crop: usize,
-    rng: &mut Rng,
+    rng: &mut DataRng,
     dev: &Device,
-) -> anyhow::Result<(Tensor, Tensor)> {
-    let (mut vis, mut ir) = (
-        Vec::with_capacity(batch * crop * crop),
-        Vec::with_capacity(batch * crop * crop),
-    );
+) -> anyhow::Result<Batch> {
+    let n = batch * crop * crop;
+    let with_mask = pairs.iter().all(|p| p.mask.is_some());
+    let (mut vis, mut ir) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut mask = Vec::with_capacity(if with_mask { n } else { 0 });
     for _ in 0..batch {
         let p = &pairs[rng.below(pairs.len())];
         if p.width < crop || p.height < crop {
@@ -99,7 +345,6 @@ pub fn random_batch(
         let (flip, rot) = (rng.below(2) == 1, rng.below(4));
         for y in 0..crop {
             for x in 0..crop {
-                // Rotate by rot*90° and optionally mirror, identically for both modalities.
                 let (mut sx, sy) = match rot {
                     0 => (x, y),
                     1 => (y, crop - 1 - x),
@@ -112,11 +357,79 @@ pub fn random_batch(
                 let i = (y0 + sy) * p.width + x0 + sx;
                 vis.push(p.vis[i]);
                 ir.push(p.ir[i]);
+                if let (true, Some(m)) = (with_mask, &p.mask) {
+                    mask.push(m[i]);
+                }
             }
         }
     }
-    Ok((
-        Tensor::from_vec(vis, (batch, 1, crop, crop), dev)?,
-        Tensor::from_vec(ir, (batch, 1, crop, crop), dev)?,
-    ))
+    let shape = (batch, 1, crop, crop);
+    Ok(Batch {
+        vis: Tensor::from_vec(vis, shape, dev)?,
+        ir: Tensor::from_vec(ir, shape, dev)?,
+        mask: if with_mask {
+            Some(Tensor::from_vec(mask, shape, dev)?)
+        } else {
+            None
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(n: usize) -> Vec<PairFiles> {
+        (0..n)
+            .map(|i| PairFiles {
+                stem: format!("{i:03}"),
+                ir: PathBuf::from(format!("ir/{i:03}.png")),
+                vis: PathBuf::from(format!("vi/{i:03}.png")),
+                mask: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn holdout_is_disjoint_deterministic_and_refuses_to_take_everything() {
+        let (train, val) = holdout(files(20), 4).unwrap();
+        assert_eq!((train.len(), val.len()), (16, 4));
+        assert!(val.iter().all(|v| !train.contains(v)));
+        assert_eq!(holdout(files(20), 4).unwrap().1, val);
+        assert!(holdout(files(3), 3).is_err());
+    }
+
+    #[test]
+    fn a_restored_rng_continues_the_same_stream() {
+        let mut a = DataRng::new(7);
+        for _ in 0..100 {
+            a.below(13);
+        }
+        let mut b = DataRng::restore(7, a.draws());
+        for _ in 0..50 {
+            assert_eq!(a.below(1000), b.below(1000));
+        }
+    }
+
+    #[test]
+    fn crops_move_every_plane_together() {
+        // vis = ir = mask = the pixel index: after any rotation/flip they must stay equal.
+        let (w, h) = (9, 7);
+        let plane: Vec<f32> = (0..w * h).map(|i| i as f32).collect();
+        let pairs = vec![Pair {
+            name: "a".into(),
+            width: w,
+            height: h,
+            ir: plane.clone(),
+            vis: plane.clone(),
+            mask: Some(plane),
+        }];
+        let mut rng = DataRng::new(1);
+        let b = random_batch(&pairs, 6, 5, &mut rng, &Device::Cpu).unwrap();
+        let v: Vec<f32> = b.vis.flatten_all().unwrap().to_vec1().unwrap();
+        let r: Vec<f32> = b.ir.flatten_all().unwrap().to_vec1().unwrap();
+        let m: Vec<f32> = b.mask.unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(v, r);
+        assert_eq!(v, m);
+    }
 }
