@@ -3,13 +3,13 @@
 use anyhow::{Context, anyhow};
 use clap::{Args as ClapArgs, ValueEnum};
 
-use ship_tools::nets::ShipConfig;
+use ship_tools::nets::{ShipConfig, conv_cpu};
 use ship_tools::train::bench::{self, BenchOptions, BenchReport, Kernels};
 
 /// Arguments of `bench-train`.
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// Network preset: ship, ship++ or edge.
+    /// Network preset: ship, ship++, edge or rt.
     #[arg(long, default_value = "ship", conflicts_with = "probe")]
     preset: String,
     /// Time the 10-layer probe instead: 10 x (Conv2d(16->16, 3x3, pad 1) + LeakyReLU(0.2)).
@@ -77,12 +77,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 fn print_report(what: &str, opts: &BenchOptions, r: &BenchReport) {
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     println!(
-        "candle {what}, batch {} crop {}, {} threads, median of {} steps after {} warm-up",
+        "candle {what}, batch {} crop {}, {} threads, median of {} steps after {} warm-up, \
+         stride-1 conv kernel {}",
         opts.batch,
         opts.crop,
         rayon::current_num_threads(),
         opts.steps,
-        opts.warmup
+        opts.warmup,
+        conv_cpu::stride1_kernel()
     );
     println!(
         "forward   {:9.1} ms  {:6.1} GMAC/s",

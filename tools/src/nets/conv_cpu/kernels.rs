@@ -14,6 +14,8 @@ use std::ops::Range;
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
+mod direct;
+
 /// Output pixels per tile (whole output rows, at least one): a 3x3 16-channel im2col tile is then
 /// ~150 KiB, which stays in L2 between the im2col and the gemm that streams it (measured on the
 /// probe layer: 128-256 px beat 1024-2048 px by ~15%).
@@ -316,8 +318,63 @@ impl SendPtr {
     }
 }
 
-/// Forward: out [B, Cout, OH, OW] = conv(x, w) + bias.
+/// Which kernel computes a convolution product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvPath {
+    /// Stride 1 on x86-64 with AVX2 + FMA: the register-blocked direct kernel (`direct.rs`).
+    Direct,
+    /// Any geometry, any CPU: im2col tiles and `gemm`.
+    Gemm,
+}
+
+impl ConvPath {
+    /// [`ConvPath::Direct`] where the CPU and `g` allow it, else [`ConvPath::Gemm`]. Setting
+    /// `SHIP_TOOLS_CONV=gemm` forces the gemm path (to compare, or to rule the kernel out).
+    pub fn best(g: &Geom) -> Self {
+        if g.stride == 1 && direct_enabled() {
+            Self::Direct
+        } else {
+            Self::Gemm
+        }
+    }
+}
+
+/// Whether stride-1 products run the direct kernel on this machine: the CPU has it and
+/// `SHIP_TOOLS_CONV=gemm` does not turn it off. Read once.
+pub fn direct_enabled() -> bool {
+    use std::sync::OnceLock;
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| {
+        direct::available() && std::env::var("SHIP_TOOLS_CONV").as_deref() != Ok("gemm")
+    })
+}
+
+/// Whether this CPU has the direct kernels at all (whatever `SHIP_TOOLS_CONV` says).
+#[cfg(test)]
+pub fn direct_available() -> bool {
+    direct::available()
+}
+
+/// Forward: out [B, Cout, OH, OW] = conv(x, w) + bias, on the [`ConvPath::best`] kernel.
 pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32> {
+    forward_with(x, w, bias, g, ConvPath::best(g))
+}
+
+/// [`forward`] on a chosen kernel ([`ConvPath::Direct`] needs stride 1 and AVX2 + FMA).
+pub fn forward_with(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    g: &Geom,
+    path: ConvPath,
+) -> Vec<f32> {
+    match path {
+        ConvPath::Direct => direct::conv(x, direct::Taps::plain(w, g), bias, g),
+        ConvPath::Gemm => forward_gemm(x, w, bias, g),
+    }
+}
+
+fn forward_gemm(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32> {
     let (op, ow, ip) = (g.out_plane(), g.ow(), g.in_plane());
     let mut out = vec![0f32; g.out_len()];
     let dst = SendPtr(out.as_mut_ptr());
@@ -352,7 +409,9 @@ pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32>
 /// How the input gradient is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputGradPath {
-    /// Stride 1 only: the forward kernel on `grad` with the flipped kernel.
+    /// Stride 1, AVX2 + FMA: the direct kernel on `grad`, reading the kernel flipped in place.
+    DirectFlipped,
+    /// Stride 1 only: the gemm forward kernel on `grad` with the flipped kernel.
     FlippedConv,
     /// Any stride: `col2im(Wᵀ · grad)`.
     Col2im,
@@ -362,7 +421,9 @@ impl InputGradPath {
     /// The faster path that supports `g` (measured on the SHIP layer sizes: the flipped conv
     /// writes each input-gradient pixel once, col2im adds into it kh·kw times).
     pub fn best(g: &Geom) -> Self {
-        if g.stride == 1 {
+        if ConvPath::best(g) == ConvPath::Direct {
+            Self::DirectFlipped
+        } else if g.stride == 1 {
             Self::FlippedConv
         } else {
             Self::Col2im
@@ -373,12 +434,15 @@ impl InputGradPath {
 /// dL/dx [B, Cin, H, W] from dL/dout [B, Cout, OH, OW].
 pub fn input_grad(grad: &[f32], w: &[f32], g: &Geom, path: InputGradPath) -> Vec<f32> {
     match path {
+        InputGradPath::DirectFlipped => {
+            direct::conv(grad, direct::Taps::flipped(w, g), None, &g.flipped())
+        }
         InputGradPath::FlippedConv => {
             assert_eq!(
                 g.stride, 1,
                 "the flipped-kernel input gradient needs stride 1"
             );
-            forward(grad, &flip_kernel(w, g), None, &g.flipped())
+            forward_gemm(grad, &flip_kernel(w, g), None, &g.flipped())
         }
         InputGradPath::Col2im => input_grad_col2im(grad, w, g),
     }
@@ -427,44 +491,85 @@ fn input_grad_col2im(grad: &[f32], w: &[f32], g: &Geom) -> Vec<f32> {
     dx
 }
 
-/// (dL/dW [Cout, K], dL/dbias [Cout]) from the input and dL/dout.
+/// (dL/dW [Cout, K], dL/dbias [Cout]) from the input and dL/dout, on the
+/// [`ConvPath::best`] kernel.
 pub fn weight_grad(x: &[f32], grad: &[f32], g: &Geom) -> (Vec<f32>, Vec<f32>) {
+    weight_grad_with(x, grad, g, ConvPath::best(g))
+}
+
+/// [`weight_grad`] on a chosen kernel ([`ConvPath::Direct`] needs stride 1 and AVX2 + FMA).
+pub fn weight_grad_with(x: &[f32], grad: &[f32], g: &Geom, path: ConvPath) -> (Vec<f32>, Vec<f32>) {
+    match path {
+        ConvPath::Direct => direct::weight_grad(x, grad, g),
+        ConvPath::Gemm => weight_grad_gemm(x, grad, g),
+    }
+}
+
+/// Groups of tasks whose partial weight gradients are summed in a fixed order.
+const REDUCE_GROUPS: usize = 32;
+
+/// Σ over `tasks` of what `add(a, b, task)` accumulates into two zeroed buffers of `len_a` and
+/// `len_b` floats: fixed groups of consecutive tasks in parallel, each group in task order, the
+/// groups' sums added in group order. A rayon fold/reduce adds partial sums in whatever order
+/// work-stealing produced them, which made two identical training runs differ by ~2e-4 after
+/// three steps; this order depends on nothing but the shapes, so runs are reproducible at any
+/// thread count.
+pub(super) fn ordered_sum<T: Sync>(
+    tasks: &[T],
+    len_a: usize,
+    len_b: usize,
+    add: impl Fn(&mut [f32], &mut [f32], &T) + Sync,
+) -> (Vec<f32>, Vec<f32>) {
+    let per_group = tasks.len().div_ceil(REDUCE_GROUPS).max(1);
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = tasks
+        .par_chunks(per_group)
+        .map(|group| {
+            let (mut a, mut b) = (vec![0f32; len_a], vec![0f32; len_b]);
+            for t in group {
+                add(&mut a, &mut b, t);
+            }
+            (a, b)
+        })
+        .collect();
+    let mut partials = partials.into_iter();
+    let first = partials
+        .next()
+        .unwrap_or_else(|| (vec![0f32; len_a], vec![0f32; len_b]));
+    partials.fold(first, |(mut a, mut b), (pa, pb)| {
+        a.iter_mut().zip(&pa).for_each(|(s, v)| *s += v);
+        b.iter_mut().zip(&pb).for_each(|(s, v)| *s += v);
+        (a, b)
+    })
+}
+
+fn weight_grad_gemm(x: &[f32], grad: &[f32], g: &Geom) -> (Vec<f32>, Vec<f32>) {
     let (ip, op, ow, kd) = (g.in_plane(), g.out_plane(), g.ow(), g.kdim());
-    let zero = || (vec![0f32; g.w_len()], vec![0f32; g.cout]);
     // Accumulated transposed, dWᵀ [K, Cout]: gemm then reads the big operand (the im2col) as
     // it lies and packs only the small gradient tile. Accumulating dW [Cout, K] directly made it
     // transpose-pack every im2col tile, a strided scalar gather that cost more than the products.
-    let (dwt, db) = g
-        .tiles()
-        .into_par_iter()
-        .fold(zero, |(mut dwt, mut db), (b, rows)| {
-            let n = rows.len() * ow;
-            let gt = &grad[b * g.cout * op + rows.start * ow..];
-            for (co, s) in db.iter_mut().enumerate() {
-                *s += gt[co * op..][..n].iter().sum::<f32>();
+    let tiles = g.tiles();
+    let (dwt, db) = ordered_sum(&tiles, g.w_len(), g.cout, |dwt, db, (b, rows)| {
+        let (b, n) = (*b, rows.len() * ow);
+        let gt = &grad[b * g.cout * op + rows.start * ow..];
+        for (co, s) in db.iter_mut().enumerate() {
+            *s += gt[co * op..][..n].iter().sum::<f32>();
+        }
+        let xb = &x[b * g.cin * ip..][..g.cin * ip];
+        with_cols(xb, g, rows.clone(), |cols| {
+            // SAFETY: dwt is [K, Cout]; lhs = cols [K, n]; rhs = grad tileᵀ [n, Cout]
+            // (the tile has row stride OH·OW).
+            unsafe {
+                matmul(
+                    (kd, g.cout, n),
+                    dwt.as_mut_ptr(),
+                    g.cout,
+                    true,
+                    cols,
+                    Mat::rows(gt.as_ptr(), op).t(),
+                )
             }
-            let xb = &x[b * g.cin * ip..][..g.cin * ip];
-            with_cols(xb, g, rows, |cols| {
-                // SAFETY: dwt is [K, Cout]; lhs = cols [K, n]; rhs = grad tileᵀ [n, Cout]
-                // (the tile has row stride OH·OW).
-                unsafe {
-                    matmul(
-                        (kd, g.cout, n),
-                        dwt.as_mut_ptr(),
-                        g.cout,
-                        true,
-                        cols,
-                        Mat::rows(gt.as_ptr(), op).t(),
-                    )
-                }
-            });
-            (dwt, db)
-        })
-        .reduce(zero, |(mut a, mut c), (b, d)| {
-            a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-            c.iter_mut().zip(&d).for_each(|(c, d)| *c += d);
-            (a, c)
         });
+    });
     let mut dw = vec![0f32; g.w_len()];
     for (k, row) in dwt.chunks_exact(g.cout).enumerate() {
         for (co, v) in row.iter().enumerate() {
