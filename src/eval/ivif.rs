@@ -174,8 +174,9 @@ fn score_all(
     })
 }
 
-/// The image as an 8-bit file would hold it: each sample rounded to a multiple of 1/255.
-fn quantize_8bit(image: Planes) -> Planes {
+/// The image as an 8-bit file would hold it: each sample clamped to [0,1] and rounded to a
+/// multiple of 1/255 (how model outputs are scored, here and in training validation).
+pub fn quantize_8bit(image: Planes) -> Planes {
     let (w, h, depth) = (image.width(), image.height(), image.bit_depth());
     let q = |c: Vec<f32>| -> Vec<f32> {
         c.into_iter()

@@ -10,6 +10,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
 use ship_edge::baselines::ivif::{IvifMethod, fuse_planes};
+use ship_edge::eval::ivif::quantize_8bit;
 use ship_edge::imaging::{Planes, color};
 use ship_edge::metrics::ivif::{self, Convention, Metric};
 use ship_edge::metrics::rank;
@@ -56,23 +57,6 @@ pub struct BaselineSummary {
     pub best: IvifMethod,
     /// Its fused images, one per pair.
     pub best_fused: Vec<Planes>,
-}
-
-/// The image as an 8-bit file would hold it (as `ship-edge eval` scores model output).
-fn quantize_8bit(image: Planes) -> Planes {
-    let (w, h, depth) = (image.width(), image.height(), image.bit_depth());
-    let q = |c: Vec<f32>| -> Vec<f32> {
-        c.into_iter()
-            .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() / 255.0)
-            .collect()
-    };
-    let mut ch = image.into_channels().into_iter().map(q);
-    let out = match (ch.next(), ch.next(), ch.next()) {
-        (Some(r), Some(g), Some(b)) => Planes::rgb(w, h, [r, g, b]),
-        (Some(y), _, _) => Planes::gray(w, h, y),
-        _ => Planes::gray(w, h, Vec::new()),
-    };
-    out.with_bit_depth(depth)
 }
 
 /// [`VAL_METRICS`] of one fused image against its pair.
