@@ -62,6 +62,19 @@ pub const PRESETS: &[(&str, Preset)] = &[
     ("rt", ShipConfig::rt),
 ];
 
+/// Separates a preset name from the SHIP++ mechanisms it switches off (`ship++-no-memory`).
+pub const ABLATION_SEPARATOR: &str = "-no-";
+
+/// Gives the flag of one SHIP++ mechanism in a configuration.
+pub type MechanismFlag = fn(&mut ShipConfig) -> &mut bool;
+
+/// The SHIP++ mechanisms a preset name can switch off, with the flag each one names.
+pub const ABLATIONS: &[(&str, MechanismFlag)] = &[
+    ("attention", |c| &mut c.cross_order_attention),
+    ("integration", |c| &mut c.cross_order_integration),
+    ("memory", |c| &mut c.residual_memory),
+];
+
 impl ShipConfig {
     /// SHIP for IVIF exactly as released (CVPR 2024).
     pub fn ship() -> Self {
@@ -115,14 +128,34 @@ impl ShipConfig {
         }
     }
 
-    /// Looks a preset up by name.
+    /// Looks a preset up by name. A name may end in `-no-MECH` suffixes that switch one SHIP++
+    /// mechanism off each (`ship++-no-attention`, `ship++-no-integration`, `ship++-no-memory`,
+    /// see [`ABLATIONS`]), so that ablation runs and their exports are named like any preset.
     pub fn preset(name: &str) -> Option<Self> {
-        PRESETS.iter().find(|(n, _)| *n == name).map(|(_, f)| f())
+        let mut parts = name.split(ABLATION_SEPARATOR);
+        let base = parts.next()?;
+        let mut cfg = PRESETS.iter().find(|(n, _)| *n == base).map(|(_, f)| f())?;
+        for mechanism in parts {
+            let (_, switch) = ABLATIONS.iter().find(|(n, _)| *n == mechanism)?;
+            let flag = switch(&mut cfg);
+            if !*flag {
+                // Switching off what the preset does not have would name the same network twice.
+                return None;
+            }
+            *flag = false;
+        }
+        Some(cfg)
     }
 
-    /// Names of all presets, for error messages.
-    pub fn preset_names() -> Vec<&'static str> {
-        PRESETS.iter().map(|(n, _)| *n).collect()
+    /// Names of all presets, with the ablation suffixes, for error messages.
+    pub fn preset_names() -> Vec<String> {
+        let mut names: Vec<String> = PRESETS.iter().map(|(n, _)| n.to_string()).collect();
+        names.extend(
+            ABLATIONS
+                .iter()
+                .map(|(m, _)| format!("ship++{ABLATION_SEPARATOR}{m}")),
+        );
+        names
     }
 
     /// Checks that the sizes fit together (even splits, at least one order and block).
@@ -143,5 +176,26 @@ impl ShipConfig {
             return Err("blocks * width must be even (the top InvBlock splits it in half)".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ablation_suffixes_switch_single_mechanisms_off() {
+        let c = ShipConfig::preset("ship++-no-integration").unwrap();
+        assert!(c.cross_order_attention && !c.cross_order_integration && c.residual_memory);
+        let all_off = ShipConfig::preset("ship++-no-attention-no-integration-no-memory").unwrap();
+        assert_eq!(all_off, ShipConfig::ship());
+    }
+
+    #[test]
+    fn ablation_suffixes_reject_what_the_preset_lacks() {
+        assert!(ShipConfig::preset("ship-no-memory").is_none());
+        assert!(ShipConfig::preset("ship++-no-memory-no-memory").is_none());
+        assert!(ShipConfig::preset("ship++-no-dropout").is_none());
+        assert!(ShipConfig::preset("ship++-").is_none());
     }
 }
