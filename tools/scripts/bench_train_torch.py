@@ -85,14 +85,14 @@ class Cdc(nn.Module):
 
         def branch(w, taps):
             w = w.reshape(c * c, 5)
-            k = torch.zeros(c * c, 9).index_copy(1, torch.tensor(taps), w)
+            k = w.new_zeros(c * c, 9).index_copy(1, torch.tensor(taps, device=w.device), w)
             k[:, 4] = k[:, 4] - CDC_THETA * w.sum(1)
             return k
 
         g = torch.sigmoid(self.hp)
         k = g * branch(self.h, HV_TAPS) + (1 - g) * branch(self.d, DG_TAPS)
-        eye = torch.zeros(c * c, 9)
-        eye[:, 4] = torch.eye(c).reshape(-1)
+        eye = k.new_zeros(c * c, 9)
+        eye[:, 4] = torch.eye(c, device=k.device).reshape(-1)
         return (k + eye).reshape(c, c, 3, 3)
 
     def forward(self, x):
@@ -189,7 +189,7 @@ class InvBlock(nn.Module):
 
     def forward(self, x):
         n = self.log_s.shape[0]
-        eye = torch.eye(n)
+        eye = torch.eye(n, device=self.lower.device)
         lower = torch.tril(self.lower, -1) + eye
         upper = torch.triu(self.upper, 1) + torch.diag(torch.exp(self.log_s))
         z = F.conv2d(x, (self.p @ lower @ upper).reshape(n, n, 1, 1))
@@ -286,34 +286,41 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (as `bench-train --device`)")
     args = ap.parse_args()
+    dev = torch.device(args.device)
+    # A GPU queues its kernels: each phase ends at a sync, as in the Rust command.
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(13)
     pixels = args.batch * args.crop * args.crop
     if args.probe:
-        net = probe()
+        net = probe().to(dev)
         x = torch.rand(args.batch, CHANNELS, args.crop, args.crop) * 2 - 1
-        inputs = (x,)
+        inputs = (x.to(dev),)
         macs = LAYERS * CHANNELS * CHANNELS * 9 * pixels
         title = f"probe {LAYERS}x (conv3x3 {CHANNELS}->{CHANNELS} + LeakyReLU {SLOPE})"
     else:
-        net = Ship(PRESETS[args.preset])
+        net = Ship(PRESETS[args.preset]).to(dev)
         shape = (args.batch, 1, args.crop, args.crop)
-        inputs = (torch.rand(shape), torch.rand(shape))
+        inputs = (torch.rand(shape).to(dev), torch.rand(shape).to(dev))
         macs = conv_macs_per_pixel(net) * pixels
-        title = f"preset {args.preset}"
+        title = f"preset {args.preset} on {dev}"
     opt = torch.optim.SGD(net.parameters(), lr=1e-3)
 
     samples = []
     for i in range(args.warmup + args.steps):
         t0 = time.perf_counter()
         loss = net(*inputs).mean()
+        sync()
         t1 = time.perf_counter()
         loss.backward()
+        sync()
         t2 = time.perf_counter()
         opt.step()
         opt.zero_grad(set_to_none=True)
+        sync()
         t3 = time.perf_counter()
         if not torch.isfinite(loss):
             raise SystemExit(f"loss is not finite at step {i}")

@@ -3,8 +3,11 @@
 use anyhow::{Context, anyhow};
 use clap::{Args as ClapArgs, ValueEnum};
 
+use super::device::DeviceArg;
+
 use ship_tools::nets::{ShipConfig, conv_cpu};
 use ship_tools::train::bench::{self, BenchOptions, BenchReport, Kernels};
+use ship_tools::train::device_name;
 
 /// Arguments of `bench-train`.
 #[derive(Debug, ClapArgs)]
@@ -30,6 +33,10 @@ pub struct Args {
     /// Untimed warm-up steps before them.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
+    /// Where the preset runs: cpu, or cuda (GPU 0; needs a `--features cuda` build). The probe
+    /// times our CPU kernels and always runs on the CPU.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu, conflicts_with = "probe")]
+    device: DeviceArg,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -66,8 +73,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 ShipConfig::preset_names().join(", ")
             )
         })?;
-        let what = format!("preset {}", args.preset);
-        (what, bench::bench_preset(&cfg, &opts).context("preset")?)
+        let dev = args.device.open()?;
+        let what = format!("preset {} on {}", args.preset, device_name(&dev));
+        (
+            what,
+            bench::bench_preset(&cfg, &opts, &dev).context("preset")?,
+        )
     };
     print_report(&what, &opts, &report);
     Ok(())

@@ -1,6 +1,7 @@
 //! Subcommands of `ship-tools`, one struct each, converted once into library calls.
 
 mod bench_train;
+mod device;
 mod train;
 
 use std::path::PathBuf;

@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use candle_core::Device;
 use clap::{Args as ClapArgs, ValueEnum};
+
+use super::device::DeviceArg;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use ship_tools::train::record::MetricsRow;
@@ -90,26 +91,6 @@ pub struct Args {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum TaskArg {
     Ivif,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum DeviceArg {
-    Cpu,
-    Cuda,
-}
-
-fn device(d: DeviceArg) -> anyhow::Result<Device> {
-    match d {
-        DeviceArg::Cpu => Ok(Device::Cpu),
-        DeviceArg::Cuda if !cfg!(feature = "cuda") => bail!(
-            "--device cuda: this ship-tools was built without CUDA; rebuild with \
-             `cargo build --release -p ship-tools --features cuda` (needs nvcc, and \
-             CUDA_COMPUTE_CAP on a machine without a GPU; see the README)"
-        ),
-        DeviceArg::Cuda => Device::new_cuda(0).context(
-            "--device cuda: cannot open GPU 0 (is a driver with the CUDA libraries installed?)",
-        ),
-    }
 }
 
 /// The options of this command line: the recorded ones of `--resume`, or the defaults,
@@ -230,7 +211,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             (options(&a, TrainOptions::default()), out, Start::Fresh)
         }
     };
-    let dev = device(a.device)?;
+    let dev = a.device.open()?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();

@@ -99,7 +99,7 @@ pub fn bench_probe(kernels: Kernels, opts: &BenchOptions) -> Result<BenchReport>
         y.mean_all()
     };
     let vars = layers.iter().flat_map(|(w, b)| [w.clone(), b.clone()]);
-    let times = time_steps(opts, forward, vars.collect())?;
+    let times = time_steps(opts, forward, vars.collect(), &Device::Cpu)?;
     let pixels = (opts.batch * opts.crop * opts.crop) as u64;
     Ok(BenchReport {
         times,
@@ -108,9 +108,9 @@ pub fn bench_probe(kernels: Kernels, opts: &BenchOptions) -> Result<BenchReport>
 }
 
 /// A SHIP preset on random [B, 1, crop, crop] visible and IR inputs, loss = mean of the fused
-/// output, one SGD step over every learnable parameter.
-pub fn bench_preset(cfg: &ShipConfig, opts: &BenchOptions) -> Result<BenchReport> {
-    let (net, varmap) = build_trainable(cfg, 13, &Device::Cpu)?;
+/// output, one SGD step over every learnable parameter, on `dev` (CPU or a GPU).
+pub fn bench_preset(cfg: &ShipConfig, opts: &BenchOptions, dev: &Device) -> Result<BenchReport> {
+    let (net, varmap) = build_trainable(cfg, 13, dev)?;
     let vars: Vec<Var> = {
         let data = varmap.data().lock().expect("varmap poisoned");
         let mut named: Vec<_> = data.iter().filter(|(k, _)| !is_buffer(k)).collect();
@@ -118,9 +118,9 @@ pub fn bench_preset(cfg: &ShipConfig, opts: &BenchOptions) -> Result<BenchReport
         named.into_iter().map(|(_, v)| v.clone()).collect()
     };
     let (shape, mut rng) = ([opts.batch, 1, opts.crop, opts.crop], Rng::new(13));
-    let vis = random(&mut rng, &shape, 0.0, 1.0)?;
-    let ir = random(&mut rng, &shape, 0.0, 1.0)?;
-    let times = time_steps(opts, || net.forward(&vis, &ir)?.mean_all(), vars)?;
+    let vis = random(&mut rng, &shape, 0.0, 1.0)?.to_device(dev)?;
+    let ir = random(&mut rng, &shape, 0.0, 1.0)?.to_device(dev)?;
+    let times = time_steps(opts, || net.forward(&vis, &ir)?.mean_all(), vars, dev)?;
     let macs = crate::export::macs_per_pixel(&net)?;
     Ok(BenchReport {
         times,
@@ -142,17 +142,21 @@ fn time_steps(
     opts: &BenchOptions,
     loss: impl Fn() -> Result<Tensor>,
     vars: Vec<Var>,
+    dev: &Device,
 ) -> Result<StepTimes> {
     let mut sgd = SGD::new(vars, 1e-3)?;
     let mut samples = Vec::with_capacity(opts.steps);
     for i in 0..opts.warmup + opts.steps {
+        // On the CPU candle is eager; a GPU queues its kernels, so each phase ends at a sync.
         let t0 = Instant::now();
         let l = loss()?;
-        // Candle is eager: the forward work is done when the loss tensor exists.
+        dev.synchronize()?;
         let t1 = Instant::now();
         let grads = l.backward()?;
+        dev.synchronize()?;
         let t2 = Instant::now();
         sgd.step(&grads)?;
+        dev.synchronize()?;
         let t3 = Instant::now();
         if !l.to_dtype(DType::F32)?.to_scalar::<f32>()?.is_finite() {
             candle_core::bail!("loss is not finite at step {i}");

@@ -204,7 +204,8 @@ pub fn run_options(run_dir: &Path) -> anyhow::Result<TrainOptions> {
     Ok(RunConfig::load(run_dir)?.options)
 }
 
-fn device_name(dev: &Device) -> String {
+/// How run records and reports name a device (`cpu`, `cuda:0`).
+pub fn device_name(dev: &Device) -> String {
     if dev.is_cuda() {
         "cuda:0".into()
     } else if dev.is_metal() {
