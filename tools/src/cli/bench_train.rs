@@ -1,6 +1,6 @@
 //! `ship-tools bench-train`: time training steps of a preset or of the issue-13 conv probe.
 
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 use clap::{Args as ClapArgs, ValueEnum};
 
 use super::device::DeviceArg;
@@ -66,13 +66,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
         (what, bench::bench_probe(kernels, &opts).context("probe")?)
     } else {
-        let cfg = ShipConfig::preset(&args.preset).ok_or_else(|| {
-            anyhow!(
-                "unknown preset `{}`: choose one of {}",
-                args.preset,
-                ShipConfig::preset_names().join(", ")
-            )
-        })?;
+        let cfg = ShipConfig::named(&args.preset)?;
         let dev = args.device.open()?;
         let what = format!("preset {} on {}", args.preset, device_name(&dev));
         (

@@ -6,7 +6,6 @@ mod train;
 
 use std::path::PathBuf;
 
-use anyhow::anyhow;
 use candle_core::Device;
 use clap::{Parser, Subcommand};
 
@@ -58,20 +57,11 @@ enum Cmd {
     BenchTrain(bench_train::Args),
 }
 
-fn preset(name: &str) -> anyhow::Result<ShipConfig> {
-    ShipConfig::preset(name).ok_or_else(|| {
-        anyhow!(
-            "unknown preset `{name}`: choose one of {}",
-            ShipConfig::preset_names().join(", ")
-        )
-    })
-}
-
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::Info { preset: name } => {
-            let cfg = preset(&name)?;
+            let cfg = ShipConfig::named(&name)?;
             let (net, varmap) = nets::build_trainable(&cfg, 0, &Device::Cpu)?;
             let (params, buffers) = nets::count_parameters(&varmap);
             let macs = export::macs_per_pixel(&net)?;
@@ -101,7 +91,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             training_data,
         } => {
-            let cfg = preset(&name)?;
+            let cfg = ShipConfig::named(&name)?;
             let net = export::load_weights(&weights, &cfg, &Device::Cpu)?;
             let info = ModelInfo {
                 architecture: name,

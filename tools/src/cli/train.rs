@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Args as ClapArgs, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
 
 use super::device::DeviceArg;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use ship_tools::train::record::MetricsRow;
 use ship_tools::train::validate::{BaselineSummary, VAL_METRICS};

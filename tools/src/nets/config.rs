@@ -51,6 +51,13 @@ impl Default for ShipConfig {
     }
 }
 
+/// A preset name that [`ShipConfig::preset`] does not know.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown preset `{name}`: choose one of {}", ShipConfig::preset_names().join(", "))]
+pub struct UnknownPreset {
+    pub name: String,
+}
+
 /// A preset constructor.
 pub type Preset = fn() -> ShipConfig;
 
@@ -145,6 +152,13 @@ impl ShipConfig {
             *flag = false;
         }
         Some(cfg)
+    }
+
+    /// [`ShipConfig::preset`], with an error that lists the names it knows.
+    pub fn named(name: &str) -> Result<Self, UnknownPreset> {
+        Self::preset(name).ok_or_else(|| UnknownPreset {
+            name: name.to_string(),
+        })
     }
 
     /// Names of all presets, with the ablation suffixes, for error messages.

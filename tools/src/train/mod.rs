@@ -285,13 +285,7 @@ pub fn train(
     stop: &AtomicBool,
 ) -> anyhow::Result<TrainReport> {
     opts.check()?;
-    let cfg = ShipConfig::preset(&opts.preset).with_context(|| {
-        format!(
-            "unknown preset `{}`: choose one of {}",
-            opts.preset,
-            ShipConfig::preset_names().join(", ")
-        )
-    })?;
+    let cfg = ShipConfig::named(&opts.preset)?;
     // Absolute folders in config.json, so a run resumes from any working directory.
     let mut opts = opts.clone();
     opts.data = absolute(&opts.data)?;
