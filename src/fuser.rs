@@ -2,6 +2,7 @@
 //! pair with the SHIP colour handling around it.
 
 use std::path::Path;
+use std::time::Duration;
 
 use tract_linalg::multithread::{Executor, multithread_tract_scope};
 
@@ -122,18 +123,22 @@ impl Fuser {
         width: usize,
         height: usize,
     ) -> Result<Vec<f32>> {
-        let expected = width.checked_mul(height);
-        for (name, buf) in [("ir", ir), ("vis_y", vis_y)] {
-            if Some(buf.len()) != expected {
-                return Err(Error::BufferSize {
-                    name,
-                    len: buf.len(),
-                    width,
-                    height,
-                });
-            }
-        }
+        check_buffers(ir, vis_y, width, height)?;
         let run = || self.model.run(vis_y, ir, width, height);
+        Ok(multithread_tract_scope(self.executor.clone(), run)?)
+    }
+
+    /// Runs the network once like [`fuse_y_raw`](Fuser::fuse_y_raw) and returns the time
+    /// spent per op type of tract's optimised plan (see [`IvifModel::profile`]).
+    pub fn profile_y(
+        &self,
+        ir: &[f32],
+        vis_y: &[f32],
+        width: usize,
+        height: usize,
+    ) -> Result<Vec<(String, Duration)>> {
+        check_buffers(ir, vis_y, width, height)?;
+        let run = || self.model.profile(vis_y, ir, width, height);
         Ok(multithread_tract_scope(self.executor.clone(), run)?)
     }
 
@@ -161,6 +166,22 @@ impl Fuser {
     pub fn options(&self) -> &FuseOptions {
         &self.options
     }
+}
+
+/// Both planes must hold `width * height` samples.
+fn check_buffers(ir: &[f32], vis_y: &[f32], width: usize, height: usize) -> Result<()> {
+    let expected = width.checked_mul(height);
+    for (name, buf) in [("ir", ir), ("vis_y", vis_y)] {
+        if Some(buf.len()) != expected {
+            return Err(Error::BufferSize {
+                name,
+                len: buf.len(),
+                width,
+                height,
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

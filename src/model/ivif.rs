@@ -2,14 +2,16 @@
 //! name, pins their size per frame and returns the raw `fused` plane.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use tract_onnx::prelude::*;
 
 use super::contract::Task;
+use super::cost::PlanCost;
 use super::info::{Dim, ModelInfo, TensorInfo, read_proto};
 use super::meta::{INPUT_IR as IR, INPUT_VIS as VIS_Y, OUTPUT as FUSED};
 use super::plan::PlanCache;
-use super::{BoxError, Model, ModelError};
+use super::{Model, ModelError};
 
 /// The IVIF contract in words, for error messages.
 fn contract() -> String {
@@ -134,24 +136,46 @@ impl IvifModel {
     pub fn plan(&self, width: usize, height: usize) -> Result<Arc<TypedRunnableModel>, ModelError> {
         self.check_size(width, height)?;
         self.plans.get_or_build((width, height), || {
-            let plan_err = |source: BoxError| ModelError::Plan {
-                path: self.path().to_path_buf(),
-                width,
-                height,
-                source,
-            };
-            let fact: InferenceFact = f32::fact([1, 1, height, width]).into();
-            let mut graph = self.model.graph().clone();
-            for ix in [self.vis_ix, self.ir_ix] {
-                graph = graph
-                    .with_input_fact(ix, fact.clone())
-                    .map_err(|e| plan_err(e.into()))?;
-            }
-            graph
+            self.pinned(width, height)?
                 .into_optimized()
                 .and_then(|m| m.into_runnable())
-                .map_err(|e| plan_err(e.into()))
+                .map_err(|e| self.plan_error(width, height, e))
         })
+    }
+
+    /// What a `width` x `height` frame costs: multiply-accumulates of the decluttered graph
+    /// and the ops and matmul kernels of the optimised plan (built and cached as by
+    /// [`plan`](IvifModel::plan)).
+    pub fn cost(&self, width: usize, height: usize) -> Result<PlanCost, ModelError> {
+        let plan = self.plan(width, height)?;
+        let decluttered = self
+            .pinned(width, height)?
+            .into_typed()
+            .and_then(|m| m.into_decluttered())
+            .map_err(|e| self.plan_error(width, height, e))?;
+        PlanCost::of(&decluttered, plan.model()).map_err(|e| self.plan_error(width, height, e))
+    }
+
+    /// The graph with both inputs pinned to `[1, 1, height, width]`.
+    fn pinned(&self, width: usize, height: usize) -> Result<InferenceModel, ModelError> {
+        self.check_size(width, height)?;
+        let fact: InferenceFact = f32::fact([1, 1, height, width]).into();
+        let mut graph = self.model.graph().clone();
+        for ix in [self.vis_ix, self.ir_ix] {
+            graph = graph
+                .with_input_fact(ix, fact.clone())
+                .map_err(|e| self.plan_error(width, height, e))?;
+        }
+        Ok(graph)
+    }
+
+    fn plan_error(&self, width: usize, height: usize, e: TractError) -> ModelError {
+        ModelError::Plan {
+            path: self.path().to_path_buf(),
+            width,
+            height,
+            source: e.into(),
+        }
     }
 
     /// Runs one frame: `vis_y` and `ir` are `width * height` samples, row-major, in `[0, 1]`.
@@ -164,24 +188,72 @@ impl IvifModel {
         height: usize,
     ) -> Result<Vec<f32>, ModelError> {
         let plan = self.plan(width, height)?;
-        let run_err = |e: TractError| ModelError::Run {
+        let inputs = self.inputs(vis_y, ir, width, height)?;
+        let outputs = plan.run(inputs).map_err(|e| self.run_error(e))?;
+        self.fused(outputs, width, height)
+    }
+
+    /// Runs one frame like [`run`](IvifModel::run) and returns the time spent in each op of
+    /// the optimised plan, summed per op name, in plan order of first appearance.
+    pub fn profile(
+        &self,
+        vis_y: &[f32],
+        ir: &[f32],
+        width: usize,
+        height: usize,
+    ) -> Result<Vec<(String, Duration)>, ModelError> {
+        let plan = self.plan(width, height)?;
+        let inputs = self.inputs(vis_y, ir, width, height)?;
+        let mut times: Vec<(String, Duration)> = Vec::new();
+        let mut state = plan.spawn().map_err(|e| self.run_error(e))?;
+        let outputs = state
+            .run_plan_with_eval(inputs, |ctx, op_state, node, inputs| {
+                let start = Instant::now();
+                let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+                let name = node.op.name();
+                match times.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, t)) => *t += start.elapsed(),
+                    None => times.push((name.to_string(), start.elapsed())),
+                }
+                out
+            })
+            .map_err(|e| self.run_error(e))?;
+        self.fused(outputs, width, height)?;
+        Ok(times)
+    }
+
+    fn run_error(&self, e: TractError) -> ModelError {
+        ModelError::Run {
             path: self.path().to_path_buf(),
             source: e.into(),
-        };
+        }
+    }
+
+    /// The two planes as tract inputs, in the graph's input order.
+    fn inputs(
+        &self,
+        vis_y: &[f32],
+        ir: &[f32],
+        width: usize,
+        height: usize,
+    ) -> Result<TVec<TValue>, ModelError> {
         let shape = [1, 1, height, width];
         let mut slots: [Option<TValue>; 2] = [None, None];
-        slots[self.vis_ix] = Some(
-            Tensor::from_shape(&shape, vis_y)
-                .map_err(run_err)?
-                .into_tvalue(),
-        );
-        slots[self.ir_ix] = Some(
-            Tensor::from_shape(&shape, ir)
-                .map_err(run_err)?
-                .into_tvalue(),
-        );
-        let inputs: TVec<TValue> = slots.into_iter().flatten().collect();
-        let outputs = plan.run(inputs).map_err(run_err)?;
+        for (ix, plane) in [(self.vis_ix, vis_y), (self.ir_ix, ir)] {
+            let tensor = Tensor::from_shape(&shape, plane).map_err(|e| self.run_error(e))?;
+            slots[ix] = Some(tensor.into_tvalue());
+        }
+        Ok(slots.into_iter().flatten().collect())
+    }
+
+    /// The `fused` plane of the plan's outputs, checked against the contract.
+    fn fused(
+        &self,
+        outputs: TVec<TValue>,
+        width: usize,
+        height: usize,
+    ) -> Result<Vec<f32>, ModelError> {
+        let shape = [1, 1, height, width];
         let bad_output = |found: String| ModelError::BadOutput {
             path: self.path().to_path_buf(),
             name: FUSED,
@@ -198,7 +270,9 @@ impl IvifModel {
                 fused.shape()
             )));
         }
-        let view = fused.to_plain_array_view::<f32>().map_err(run_err)?;
+        let view = fused
+            .to_plain_array_view::<f32>()
+            .map_err(|e| self.run_error(e))?;
         Ok(view.iter().copied().collect())
     }
 }

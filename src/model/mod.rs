@@ -7,6 +7,7 @@
 //! `[1, 1, H, W]` f32, `task = ivif`) that runs frames, keeping one optimised plan per size.
 
 pub mod contract;
+mod cost;
 mod info;
 mod ivif;
 pub mod meta;
@@ -18,6 +19,7 @@ use tract_onnx::pb;
 use tract_onnx::prelude::InferenceModel;
 
 pub use contract::{Task, UnknownTask};
+pub use cost::PlanCost;
 pub use info::{Dim, ElemType, ModelInfo, TensorInfo};
 pub use ivif::IvifModel;
 
