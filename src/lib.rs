@@ -18,6 +18,7 @@
 //! The library never prints or exits; errors name the file they concern.
 
 pub mod baselines;
+pub mod bench;
 pub mod dsp;
 mod error;
 pub mod eval;

@@ -57,18 +57,23 @@ impl Args {
     }
 
     fn model_path(&self) -> anyhow::Result<PathBuf> {
-        if let Some(m) = &self.model {
-            return Ok(m.clone());
-        }
-        let default = Path::new(DEFAULT_MODEL);
-        if !default.is_file() {
-            bail!(
-                "no model given and the default model {} is missing: pass --model FILE",
-                default.display()
-            );
-        }
-        Ok(default.to_path_buf())
+        default_model(self.model.as_deref())
     }
+}
+
+/// `model`, or the default model of this build when none is given.
+pub(super) fn default_model(model: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(m) = model {
+        return Ok(m.to_path_buf());
+    }
+    let default = Path::new(DEFAULT_MODEL);
+    if !default.is_file() {
+        bail!(
+            "no model given and the default model {} is missing: pass --model FILE",
+            default.display()
+        );
+    }
+    Ok(default.to_path_buf())
 }
 
 /// `--method NAME` (the error lists the valid names).

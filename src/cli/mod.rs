@@ -1,6 +1,7 @@
 //! Command-line front end: the argument structs (clap derive; each field's doc comment is its
 //! `--help`) and one file per subcommand. The only place that prints.
 
+mod bench;
 mod eval;
 mod fuse;
 mod inspect;
@@ -26,6 +27,9 @@ enum Command {
     /// Score fusion methods (baselines, models, published outputs) on a dataset: metric
     /// means, mean ranks, JSON and CSV.
     Eval(Box<eval::Args>),
+    /// Measure a model's per-frame latency on this machine (p50/p90/p99, fps, MACs, peak
+    /// memory, CPU features), as a table or JSON.
+    Bench(bench::Args),
     /// Print a model's inputs, outputs, metadata, op counts and parameter count.
     Inspect(inspect::Args),
     /// Pan-sharpen a multispectral + panchromatic pair with a classical method.
@@ -35,6 +39,7 @@ enum Command {
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Bench(args) => bench::run(args),
         Command::Eval(args) => eval::run(*args),
         Command::Fuse(args) => fuse::run(args),
         Command::Inspect(args) => inspect::run(args),
