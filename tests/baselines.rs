@@ -11,6 +11,10 @@ use crate::util::{Dir, reference, tno_dir};
 const TOL_8BIT: f32 = 1.0 / 255.0;
 
 #[test]
+#[cfg_attr(
+    target_arch = "aarch64",
+    ignore = "full-image check, minutes under qemu: --include-ignored on a board"
+)]
 fn every_method_fuses_the_tno_pair_at_its_size() {
     let Some(tno) = tno_dir() else {
         eprintln!("SKIPPED: no TNO samples (samples/tno or ../shared/data/ivif/tno)");
@@ -170,6 +174,10 @@ fn tno_means(tno: &std::path::Path, method: IvifMethod) -> Vec<(Metric, f64)> {
 }
 
 #[test]
+#[cfg_attr(
+    target_arch = "aarch64",
+    ignore = "full-image check, minutes under qemu: --include-ignored on a board"
+)]
 fn baselines_rank_as_expected_on_the_tno_samples() {
     let Some(tno) = tno_dir() else {
         eprintln!("SKIPPED: no TNO samples (samples/tno or ../shared/data/ivif/tno)");

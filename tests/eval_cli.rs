@@ -32,6 +32,10 @@ fn read_json(path: &Path) -> Value {
 }
 
 #[test]
+#[cfg_attr(
+    target_arch = "aarch64",
+    ignore = "full-image check, minutes under qemu: --include-ignored on a board"
+)]
 fn baselines_table_json_and_csv_on_tno() {
     let Some(tno) = tno_dir() else {
         eprintln!("SKIPPED: no TNO samples (samples/tno or ../shared/data/ivif/tno)");
@@ -165,6 +169,10 @@ fn a_model_scores_like_the_baseline_it_computes() {
 /// The acceptance check end to end: `eval --convention tang2022` on the published
 /// outputs reproduces the authors' MATLAB numbers (metrics_tang2022.csv).
 #[test]
+#[cfg_attr(
+    target_arch = "aarch64",
+    ignore = "full-image check, minutes under qemu: --include-ignored on a board"
+)]
 fn tang2022_eval_reproduces_the_published_numbers() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ivif/tno_tang");
     if !root.join("metrics_tang2022.csv").is_file() {
@@ -285,6 +293,10 @@ fn bad_datasets_fail_with_one_clear_error() {
 
 /// The shipped Landsat-7 scene at reduced and full resolution, every pan baseline.
 #[test]
+#[cfg_attr(
+    target_arch = "aarch64",
+    ignore = "full-image check, minutes under qemu: --include-ignored on a board"
+)]
 fn pan_eval_reduced_and_full_on_landsat7() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/landsat7");
     let dir = Dir::new("eval-pan");

@@ -136,22 +136,38 @@ fn check_fixture(file: &str, root: &Path, convention: Convention) -> Tally {
 }
 
 #[test]
+#[cfg_attr(
+    target_arch = "aarch64",
+    ignore = "full-image check, minutes under qemu: --include-ignored on a board"
+)]
 fn default_matches_independent_references_on_samples() {
     check_fixture("ivif_samples.json", repo(), Convention::Default).finish("samples/tno, default");
 }
 
 #[test]
+#[cfg_attr(
+    target_arch = "aarch64",
+    ignore = "full-image check, minutes under qemu: --include-ignored on a board"
+)]
 fn cddfuse_matches_evaluator_py_on_samples() {
     check_fixture("ivif_samples.json", repo(), Convention::Cddfuse).finish("samples/tno, cddfuse");
 }
 
 #[test]
+#[cfg_attr(
+    target_arch = "aarch64",
+    ignore = "full-image check, minutes under qemu: --include-ignored on a board"
+)]
 fn tang2022_matches_its_transcription_on_samples() {
     check_fixture("ivif_samples.json", repo(), Convention::Tang2022)
         .finish("samples/tno, tang2022");
 }
 
 #[test]
+#[cfg_attr(
+    target_arch = "aarch64",
+    ignore = "full-image check, minutes under qemu: --include-ignored on a board"
+)]
 fn fixtures_on_published_outputs_match_references() {
     let Some(shared) = shared_data() else {
         eprintln!("SKIPPED: no ../shared/data/ivif/tno_tang (published fused images)");
@@ -246,6 +262,10 @@ fn tno_tang_dir() -> Option<PathBuf> {
 /// (16 triples, SeAFusion's RGB outputs included); the exhaustive check is the ignored test
 /// below (about a minute in the dev profile on 2 cores).
 #[test]
+#[cfg_attr(
+    target_arch = "aarch64",
+    ignore = "full-image check, minutes under qemu: --include-ignored on a board"
+)]
 fn tang2022_matches_the_authors_csv() {
     let Some(dir) = tno_tang_dir() else {
         eprintln!("SKIPPED: no ../shared/data/ivif/tno_tang/metrics_tang2022.csv");
@@ -283,6 +303,10 @@ fn tang2022_matches_the_authors_csv_on_every_published_image() {
 
 /// The METRICS.md §3.2 test vector (TNO 01, SeAFusion) in all three conventions.
 #[test]
+#[cfg_attr(
+    target_arch = "aarch64",
+    ignore = "full-image check, minutes under qemu: --include-ignored on a board"
+)]
 fn tno01_seafusion_test_vector() {
     let Some(shared) = shared_data() else {
         eprintln!("SKIPPED: no ../shared/data/ivif/tno_tang");
@@ -335,6 +359,10 @@ fn tno01_seafusion_test_vector() {
 }
 
 #[test]
+#[cfg_attr(
+    target_arch = "aarch64",
+    ignore = "full-image check, minutes under qemu: --include-ignored on a board"
+)]
 fn identical_images_are_perfect_in_every_convention() {
     let a = load_grey(&repo().join("samples/tno/ir/01.png"));
     for convention in Convention::ALL {
@@ -366,6 +394,10 @@ fn identical_images_are_perfect_in_every_convention() {
 }
 
 #[test]
+#[cfg_attr(
+    target_arch = "aarch64",
+    ignore = "full-image check, minutes under qemu: --include-ignored on a board"
+)]
 fn default_and_compatibility_conventions_relate_as_documented() {
     let a = load_grey(&repo().join("samples/tno/ir/02.png"));
     let b = load_grey(&repo().join("samples/tno/vi/02.png"));

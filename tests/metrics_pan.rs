@@ -338,21 +338,37 @@ fn check_scene(scene: &str, only: &[&str]) {
 }
 
 #[test]
+#[cfg_attr(
+    target_arch = "aarch64",
+    ignore = "full-image check, minutes under qemu: --include-ignored on a board"
+)]
 fn landsat_scene_01_component_substitution_matches_references() {
     check_scene("01", &["exp", "brovey", "gihs", "gsa"]);
 }
 
 #[test]
+#[cfg_attr(
+    target_arch = "aarch64",
+    ignore = "full-image check, minutes under qemu: --include-ignored on a board"
+)]
 fn landsat_scene_01_multiresolution_matches_references() {
     check_scene("01", &["mtf-glp", "mtf-glp-hpm", "sfim"]);
 }
 
 #[test]
+#[cfg_attr(
+    target_arch = "aarch64",
+    ignore = "full-image check, minutes under qemu: --include-ignored on a board"
+)]
 fn landsat_scene_13_matches_references() {
     check_scene("13", &[]);
 }
 
 #[test]
+#[cfg_attr(
+    target_arch = "aarch64",
+    ignore = "full-image check, minutes under qemu: --include-ignored on a board"
+)]
 fn landsat_scene_25_matches_references() {
     check_scene("25", &[]);
 }

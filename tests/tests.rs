@@ -3,7 +3,9 @@
 mod models;
 mod util;
 
+mod arch_parity;
 mod bad_input;
+mod bench_cli;
 mod fuse_cli;
 mod fuser_api;
 mod readme;

@@ -50,12 +50,32 @@ impl Dir {
 
     /// A `ship-edge` command running in this directory.
     pub fn command(&self) -> TestCommand {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ship-edge"));
+        let mut cmd = binary_command(env!("CARGO_BIN_EXE_ship-edge"));
         cmd.current_dir(self.path());
         TestCommand {
             cmd,
             dir: self.path().to_path_buf(),
         }
+    }
+}
+
+/// Cargo's runner for aarch64 builds, set when testing them on another machine (qemu-user).
+const AARCH64_RUNNER: &str = "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER";
+
+/// A command for the binary under test. An aarch64 test binary run under qemu-user spawns the
+/// aarch64 `ship-edge` through the same runner: a child process is not emulated by itself.
+fn binary_command(bin: &str) -> Command {
+    let runner = std::env::var(AARCH64_RUNNER)
+        .ok()
+        .filter(|_| cfg!(target_arch = "aarch64"));
+    let mut words = runner.iter().flat_map(|r| r.split_whitespace());
+    match words.next() {
+        Some(program) => {
+            let mut cmd = Command::new(program);
+            cmd.args(words).arg(bin);
+            cmd
+        }
+        None => Command::new(bin),
     }
 }
 
