@@ -1,16 +1,20 @@
 //! One frame end to end, per shipped model, at thermal-sensor sizes: the network through
-//! [`Fuser::fuse_y_raw`] (what `ship-edge fuse` and `bench` run), and the per-frame colour work
-//! around it (Y/CrCb split of the visible frame and merge of the fused Y) at 640x512.
+//! [`Fuser::fuse_y_raw`] (what `ship-edge fuse` and `bench` run); the hot op, tract's `DFT` on
+//! the 8-channel complex planes the `edge` model's order-1 interaction transforms (12 such
+//! nodes per frame, 61% of its time in `bench --profile`), with the bytes it moves; and the
+//! per-frame colour work around the network (Y/CrCb split and merge) at 640x512.
 //!
 //! `cargo bench --bench frame`; `ship-edge bench --profile` splits a frame by op type.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ship_edge::bench::{FrameSize, synthetic_pair};
 use ship_edge::imaging::{Planes, color};
 use ship_edge::{FuseOptions, Fuser};
+use tract_onnx::pb;
+use tract_onnx::prelude::*;
 
 fn shipped_models() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
@@ -48,6 +52,80 @@ fn frame(c: &mut Criterion) {
     }
 }
 
+/// A one-node ONNX graph: complex `DFT` (onesided = 0, opset 17) along `axis` of
+/// `[1, channels, height, width, 2]`, the form the exporter emits for the order-1 interaction.
+fn dft_plan(axis: i64, shape: [usize; 5]) -> Arc<TypedRunnableModel> {
+    use pb::attribute_proto::AttributeType;
+    let attr = |name: &str, i: i64| pb::AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Int as i32,
+        i,
+        ..Default::default()
+    };
+    let value = |name: &str| pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: pb::tensor_proto::DataType::Float as i32,
+                shape: None,
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let graph = pb::GraphProto {
+        name: "dft".into(),
+        node: vec![pb::NodeProto {
+            op_type: "DFT".into(),
+            name: "dft".into(),
+            input: vec!["x".into()],
+            output: vec!["y".into()],
+            attribute: vec![attr("axis", axis), attr("inverse", 0), attr("onesided", 0)],
+            ..Default::default()
+        }],
+        input: vec![value("x")],
+        output: vec![value("y")],
+        ..Default::default()
+    };
+    let proto = pb::ModelProto {
+        ir_version: 8,
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: 17,
+        }],
+        graph: Some(graph),
+        ..Default::default()
+    };
+    tract_onnx::onnx()
+        .model_for_proto_model(&proto)
+        .expect("DFT graph")
+        .with_input_fact(0, f32::fact(shape).into())
+        .expect("input fact")
+        .into_optimized()
+        .expect("optimised")
+        .into_runnable()
+        .expect("plan")
+}
+
+fn dft(c: &mut Criterion) {
+    let FrameSize { width, height } = FrameSize::BOSON;
+    let shape = [1, 8, height, width, 2];
+    let x = Tensor::from_shape(&shape, &vec![0.5f32; shape.iter().product()]).expect("tensor");
+    let mut group = c.benchmark_group("dft_8x640x512_complex");
+    group.sample_size(10);
+    // Read once and written once: the least a transform along one axis must move.
+    group.throughput(Throughput::Bytes(
+        2 * 4 * shape.iter().product::<usize>() as u64,
+    ));
+    for (axis, name) in [(2, "along_h"), (3, "along_w")] {
+        let plan = dft_plan(axis, shape);
+        group.bench_function(name, |b| {
+            b.iter(|| plan.run(tvec!(x.clone().into_tvalue())).expect("DFT"))
+        });
+    }
+    group.finish();
+}
+
 fn colour(c: &mut Criterion) {
     let size = FrameSize::BOSON;
     let (ir, vis) = synthetic_pair(size);
@@ -71,5 +149,5 @@ fn colour(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, frame, colour);
+criterion_group!(benches, frame, dft, colour);
 criterion_main!(benches);

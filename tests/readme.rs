@@ -73,7 +73,7 @@ fn ci_runs_the_readme_test_commands() {
     let ci = std::fs::read_to_string(repo().join(".ci/run")).expect(".ci/run");
     for test_cmd in [
         "cargo test --workspace",
-        "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=\"qemu-aarch64 -L /usr/aarch64-linux-gnu\" QEMU_CPU=cortex-a76 cargo test -p ship-edge --target aarch64-unknown-linux-gnu",
+        "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER=\"qemu-aarch64 -L /usr/aarch64-linux-gnu\" QEMU_CPU=cortex-a76 cargo test --profile qemu -p ship-edge --target aarch64-unknown-linux-gnu",
     ] {
         assert!(
             text.lines().any(|l| l.trim() == test_cmd),
