@@ -128,17 +128,18 @@ impl Fuser {
         Ok(multithread_tract_scope(self.executor.clone(), run)?)
     }
 
-    /// Runs the network once like [`fuse_y_raw`](Fuser::fuse_y_raw) and returns the time
-    /// spent per op type of tract's optimised plan (see [`IvifModel::profile`]).
+    /// Runs the network once like [`fuse_y_raw`](Fuser::fuse_y_raw) and adds the time spent
+    /// per op type of tract's optimised plan to `times` (see [`IvifModel::profile`]).
     pub fn profile_y(
         &self,
         ir: &[f32],
         vis_y: &[f32],
         width: usize,
         height: usize,
-    ) -> Result<Vec<(String, Duration)>> {
+        times: &mut Vec<(String, Duration)>,
+    ) -> Result<()> {
         check_buffers(ir, vis_y, width, height)?;
-        let run = || self.model.profile(vis_y, ir, width, height);
+        let run = || self.model.profile(vis_y, ir, width, height, times);
         Ok(multithread_tract_scope(self.executor.clone(), run)?)
     }
 

@@ -35,7 +35,7 @@ fn bench_json(dir: &Dir, size: &str, extra: &[&str]) -> Value {
 #[test]
 fn json_report_has_every_field() {
     let dir = Dir::new("bench-json");
-    let r = bench_json(&dir, "40x32", &["-o", "report.json"]);
+    let r = bench_json(&dir, "40x32", &["-o", "report.json", "--profile", "2"]);
     let saved: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(saved, r, "the -o file is the printed report");
@@ -83,6 +83,16 @@ fn json_report_has_every_field() {
         r["cost"]
     );
     assert!(r["peak_rss_bytes"].as_u64().unwrap() > 1 << 20);
+
+    // Two profiled frames: time per op type of the plan, slowest first, shares summing to 1.
+    assert_eq!(r["profile_frames"].as_u64(), Some(2));
+    let profile = r["profile"].as_array().unwrap();
+    let ops: Vec<&str> = profile.iter().map(|t| t["op"].as_str().unwrap()).collect();
+    assert!(ops.contains(&"Fft"), "{ops:?}");
+    let ms: Vec<f64> = profile.iter().map(|t| t["ms"].as_f64().unwrap()).collect();
+    assert!(ms.windows(2).all(|w| w[0] >= w[1]), "{ms:?}");
+    let shares: f64 = profile.iter().map(|t| t["share"].as_f64().unwrap()).sum();
+    assert!((shares - 1.0).abs() < 1e-9, "{shares}");
 
     let sys = &r["system"];
     assert_eq!(sys["arch"], std::env::consts::ARCH);

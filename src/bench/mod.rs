@@ -14,7 +14,7 @@ pub use size::{BadFrameSize, FrameSize, SIZE_PRESETS};
 pub use stats::LatencyStats;
 pub use system::{SystemInfo, peak_rss_bytes};
 
-use crate::model::PlanCost;
+use crate::model::{PlanCost, meta};
 use crate::{FuseOptions, Fuser, Result};
 
 /// Version of the JSON layout of [`BenchReport`]; bump it when a field changes meaning.
@@ -155,25 +155,15 @@ pub fn run(
     }
     let mut per_op: Vec<(String, Duration)> = Vec::new();
     for i in 0..options.profile_frames {
-        for (op, t) in fuser.profile_y(&ir, &vis_y, width, height)? {
-            match per_op.iter_mut().find(|(o, _)| *o == op) {
-                Some((_, sum)) => *sum += t,
-                None => per_op.push((op, t)),
-            }
-        }
+        fuser.profile_y(&ir, &vis_y, width, height, &mut per_op)?;
         progress(total - options.profile_frames + i + 1, total);
     }
     let profile = op_times(&per_op, options.profile_frames);
 
-    let latency_ms = LatencyStats::from_samples(&samples).unwrap_or(LatencyStats {
-        min: first_inference_ms,
-        p50: first_inference_ms,
-        p90: first_inference_ms,
-        p99: first_inference_ms,
-        max: first_inference_ms,
-        mean: first_inference_ms,
-        std: 0.0,
-    });
+    // With no timed frames (a library caller's choice), the planning frame is all there is.
+    let latency_ms = LatencyStats::from_samples(&samples)
+        .or_else(|| LatencyStats::from_samples(&[first_inference_ms]))
+        .expect("one sample");
 
     let cost = fuser.model().cost(width, height)?;
     let precision = match (cost.macs_float, cost.macs_int8) {
@@ -189,10 +179,9 @@ pub fn run(
         model: model.to_path_buf(),
         model_sha256,
         architecture: fuser
-            .metadata()
-            .iter()
-            .find(|(k, _)| k == "architecture")
-            .map(|(_, v)| v.clone()),
+            .info()
+            .metadata_value(meta::ARCHITECTURE)
+            .map(str::to_string),
         precision,
         size: options.size,
         threads: options.threads,

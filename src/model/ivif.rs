@@ -193,18 +193,19 @@ impl IvifModel {
         self.fused(outputs, width, height)
     }
 
-    /// Runs one frame like [`run`](IvifModel::run) and returns the time spent in each op of
-    /// the optimised plan, summed per op name, in plan order of first appearance.
+    /// Runs one frame like [`run`](IvifModel::run) and adds the time spent in each op of the
+    /// optimised plan to `times`, summed per op name (new names appended in plan order), so
+    /// calls over several frames accumulate.
     pub fn profile(
         &self,
         vis_y: &[f32],
         ir: &[f32],
         width: usize,
         height: usize,
-    ) -> Result<Vec<(String, Duration)>, ModelError> {
+        times: &mut Vec<(String, Duration)>,
+    ) -> Result<(), ModelError> {
         let plan = self.plan(width, height)?;
         let inputs = self.inputs(vis_y, ir, width, height)?;
-        let mut times: Vec<(String, Duration)> = Vec::new();
         let mut state = plan.spawn().map_err(|e| self.run_error(e))?;
         let outputs = state
             .run_plan_with_eval(inputs, |ctx, op_state, node, inputs| {
@@ -219,7 +220,7 @@ impl IvifModel {
             })
             .map_err(|e| self.run_error(e))?;
         self.fused(outputs, width, height)?;
-        Ok(times)
+        Ok(())
     }
 
     fn run_error(&self, e: TractError) -> ModelError {
