@@ -26,6 +26,7 @@ mod fuser;
 pub mod imaging;
 pub mod metrics;
 pub mod model;
+pub mod ops;
 pub mod pansharpen;
 
 pub use error::{Error, Result};

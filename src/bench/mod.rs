@@ -71,6 +71,8 @@ pub struct BenchReport {
     pub architecture: Option<String>,
     /// `f32`, `int8` or `mixed`, from where the model's multiply-accumulates run.
     pub precision: &'static str,
+    /// Kernel table the custom ops run on this CPU ([`crate::ops::simd::Isa::as_str`]).
+    pub op_kernels: &'static str,
     /// Frame size.
     pub size: FrameSize,
     /// Inference threads.
@@ -183,6 +185,7 @@ pub fn run(
             .metadata_value(meta::ARCHITECTURE)
             .map(str::to_string),
         precision,
+        op_kernels: crate::ops::simd::kernels().isa.as_str(),
         size: options.size,
         threads: options.threads,
         warmup: options.warmup,

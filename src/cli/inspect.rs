@@ -53,8 +53,17 @@ fn render(info: &ModelInfo) -> String {
         let _ = writeln!(s, "  {k} = {v}");
     }
     let _ = writeln!(s, "ops ({} nodes):", info.node_count());
+    let kernels = ship_edge::ops::simd::kernels().isa.as_str();
     for (op, n) in &info.op_counts {
-        let _ = writeln!(s, "  {op} {n}");
+        let ours = op
+            .strip_prefix(ship_edge::ops::DOMAIN)
+            .and_then(|o| o.strip_prefix('.'))
+            .is_some_and(|o| ship_edge::ops::OP_TYPES.contains(&o));
+        if ours {
+            let _ = writeln!(s, "  {op} {n}  (ship-edge custom op, {kernels} kernels)");
+        } else {
+            let _ = writeln!(s, "  {op} {n}");
+        }
     }
     let _ = writeln!(s, "parameters: {}", info.parameters);
     s

@@ -34,3 +34,9 @@ pub const VALUE_RANGE: &str = "value_range";
 pub const TRAINING_DATA: &str = "training_data";
 /// `metadata_props` key: version of the tool that wrote the model.
 pub const VERSION: &str = "version";
+/// `metadata_props` key: which operators carry the high-order interaction.
+pub const OPS: &str = "ops";
+/// [`OPS`] value: ship-edge's custom ops (domain [`crate::ops::DOMAIN`]), the fast form.
+pub const OPS_CUSTOM: &str = "custom";
+/// [`OPS`] value: standard ONNX operators only, the portable form (onnxruntime and others).
+pub const OPS_STANDARD: &str = "standard";

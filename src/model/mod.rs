@@ -197,7 +197,7 @@ impl Model {
         let dir = info.path.parent().and_then(Path::to_str);
         // Intermediate value_info may carry symbolic dims that would clash with the concrete
         // sizes pinned per frame; tract infers every shape from the inputs anyway.
-        let onnx = tract_onnx::onnx().with_ignore_value_info(true);
+        let onnx = crate::ops::onnx().with_ignore_value_info(true);
         let parsed = onnx.parse(proto, dir).map_err(|e| load_err(e.into()))?;
         if !parsed.unresolved_inputs.is_empty() {
             return Err(load_err(

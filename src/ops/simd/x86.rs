@@ -1,0 +1,95 @@
+//! AVX2 + FMA variants (8 f32 lanes): the same algorithm as `scalar.rs`, eight pixels at once.
+
+use std::arch::x86_64::*;
+
+use realfft::num_complex::Complex32;
+
+use super::{Isa, Kernels, scalar};
+
+/// The AVX2 + FMA table.
+pub const KERNELS: Kernels = Kernels {
+    isa: Isa::Avx2Fma,
+    gate,
+    complex_mul,
+};
+
+/// Whether this CPU runs [`KERNELS`].
+pub fn available() -> bool {
+    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+}
+
+fn gate(x: &mut [f32], r: &[f32], weight: &[f32], bias: &[f32], epsilon: f32) {
+    assert!(available(), "AVX2/FMA kernel called on a CPU without them");
+    // SAFETY: the features were checked just above.
+    unsafe { gate_avx2(x, r, weight, bias, epsilon) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gate_avx2(x: &mut [f32], r: &[f32], weight: &[f32], bias: &[f32], epsilon: f32) {
+    let channels = weight.len();
+    if channels == 0 {
+        return;
+    }
+    let hw = x.len() / channels;
+    assert!(r.len() >= channels * hw && bias.len() == channels);
+    let vectors = hw / 8 * 8;
+    let (xp, rp) = (x.as_mut_ptr(), r.as_ptr());
+    let inv_c = _mm256_set1_ps(1.0 / channels as f32);
+    let eps = _mm256_set1_ps(epsilon);
+    for p in (0..vectors).step_by(8) {
+        // SAFETY: p + 8 <= hw and k < channels, so every access is inside the C·hw slices.
+        unsafe {
+            let mut sum = _mm256_setzero_ps();
+            for k in 0..channels {
+                sum = _mm256_add_ps(sum, _mm256_loadu_ps(xp.add(k * hw + p)));
+            }
+            let mean = _mm256_mul_ps(sum, inv_c);
+            let mut sq = _mm256_setzero_ps();
+            for k in 0..channels {
+                let d = _mm256_sub_ps(_mm256_loadu_ps(xp.add(k * hw + p)), mean);
+                sq = _mm256_fmadd_ps(d, d, sq);
+            }
+            let sd = _mm256_sqrt_ps(_mm256_add_ps(_mm256_mul_ps(sq, inv_c), eps));
+            for k in 0..channels {
+                let at = k * hw + p;
+                let d = _mm256_sub_ps(_mm256_loadu_ps(xp.add(at)), mean);
+                let y = _mm256_fmadd_ps(
+                    _mm256_div_ps(d, sd),
+                    _mm256_set1_ps(weight[k]),
+                    _mm256_set1_ps(bias[k]),
+                );
+                _mm256_storeu_ps(xp.add(at), _mm256_mul_ps(y, _mm256_loadu_ps(rp.add(at))));
+            }
+        }
+    }
+    scalar::gate_pixels(x, r, weight, bias, epsilon, vectors..hw);
+}
+
+fn complex_mul(a: &mut [Complex32], b: &[Complex32], scale: f32) {
+    assert!(available(), "AVX2/FMA kernel called on a CPU without them");
+    // SAFETY: the features were checked just above.
+    unsafe { complex_mul_avx2(a, b, scale) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn complex_mul_avx2(a: &mut [Complex32], b: &[Complex32], scale: f32) {
+    let n = a.len().min(b.len());
+    let vectors = n / 4 * 4;
+    // Complex32 is repr(C) {re, im}: four of them are eight interleaved f32.
+    let (ap, bp) = (a.as_mut_ptr() as *mut f32, b.as_ptr() as *const f32);
+    let s = _mm256_set1_ps(scale);
+    for i in (0..vectors).step_by(4) {
+        // SAFETY: i + 4 <= n complex values, 2(i + 4) f32, inside both slices.
+        unsafe {
+            let va = _mm256_loadu_ps(ap.add(2 * i));
+            let vb = _mm256_loadu_ps(bp.add(2 * i));
+            let b_re = _mm256_moveldup_ps(vb);
+            let b_im = _mm256_movehdup_ps(vb);
+            let a_swapped = _mm256_permute_ps(va, 0b10_11_00_01);
+            // even lanes: ar·br − ai·bi, odd lanes: ai·br + ar·bi
+            let prod = _mm256_fmaddsub_ps(va, b_re, _mm256_mul_ps(a_swapped, b_im));
+            _mm256_storeu_ps(ap.add(2 * i), _mm256_mul_ps(prod, s));
+        }
+    }
+    scalar::complex_mul(&mut a[vectors..n], &b[vectors..n], scale);
+}
