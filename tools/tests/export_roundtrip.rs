@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use ship_edge::Fuser;
 use ship_edge::imaging::{Limits, color, io};
-use ship_tools::export::{self, ModelInfo};
+use ship_tools::export::{self, ModelInfo, OpSet};
 use ship_tools::nets::{self, ShipConfig};
 use ship_tools::train::{self, TrainOptions};
 
@@ -27,13 +27,14 @@ fn crop(x0: usize, y0: usize, w: usize, h: usize) -> (Vec<f32>, Vec<f32>) {
     (cut(&vy), cut(&iy))
 }
 
-fn roundtrip_error(cfg: &ShipConfig, name: &str, w: usize, h: usize) -> f32 {
+fn roundtrip_error(cfg: &ShipConfig, name: &str, w: usize, h: usize, ops: OpSet) -> f32 {
     let (net, _vars) = nets::build_trainable(cfg, 7, &Device::Cpu).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let onnx = dir.path().join("m.onnx");
     let info = ModelInfo {
         architecture: name.into(),
         training_data: "none (seeded init, test)".into(),
+        ops,
     };
     export::export_onnx(&net, &info, &onnx).unwrap();
     let (vy, iy) = crop(200, 150, w, h);
@@ -62,17 +63,21 @@ fn roundtrip_error(cfg: &ShipConfig, name: &str, w: usize, h: usize) -> f32 {
 
 // Seeded random weights give outputs of order 1; f32 differences between the candle and tract
 // kernels stay below 1e-4 on these small crops (odd sizes on purpose: the FFT must not assume
-// even or power-of-two sizes).
+// even or power-of-two sizes). Both operator sets: the custom ops and their standard twins.
 #[test]
 fn edge_export_runs_in_the_runtime_with_the_candle_output() {
-    let err = roundtrip_error(&ShipConfig::edge(), "edge", 53, 37);
-    assert!(err < 1e-4, "edge: max abs error {err:e}");
+    for ops in [OpSet::Custom, OpSet::Standard] {
+        let err = roundtrip_error(&ShipConfig::edge(), "edge", 53, 37, ops);
+        assert!(err < 1e-4, "edge, {ops:?} ops: max abs error {err:e}");
+    }
 }
 
 #[test]
 fn ship_pp_export_runs_in_the_runtime_with_the_candle_output() {
-    let err = roundtrip_error(&ShipConfig::ship_pp(), "ship++", 41, 30);
-    assert!(err < 1e-4, "ship++: max abs error {err:e}");
+    for ops in [OpSet::Custom, OpSet::Standard] {
+        let err = roundtrip_error(&ShipConfig::ship_pp(), "ship++", 41, 30, ops);
+        assert!(err < 1e-4, "ship++, {ops:?} ops: max abs error {err:e}");
+    }
 }
 
 #[test]
@@ -176,6 +181,7 @@ fn training_steps_reduce_the_loss_and_the_weights_export() {
     let info = ModelInfo {
         architecture: "edge".into(),
         training_data: "test".into(),
+        ops: OpSet::Custom,
     };
     export::export_onnx(&net, &info, &onnx).unwrap();
     assert!(Fuser::from_onnx(&onnx).is_ok());

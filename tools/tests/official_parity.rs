@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use prost::Message;
-use ship_tools::export::{self, ModelInfo, official};
+use ship_tools::export::{self, ModelInfo, OpSet, official};
 use ship_tools::nets::{Ship, ShipConfig};
 use tract_onnx::prelude::*;
 
@@ -99,9 +99,10 @@ fn run_tract(net: &Ship, vis: &Tensor, ir: &Tensor) -> Tensor {
     let info = ModelInfo {
         architecture: "ship".into(),
         training_data: "official checkpoint (test only)".into(),
+        ops: OpSet::Custom,
     };
     let bytes = export::model_proto(net, &info).unwrap().encode_to_vec();
-    let model = tract_onnx::onnx()
+    let model = ship_edge::ops::onnx()
         .model_for_read(&mut bytes.as_slice())
         .unwrap();
     let (_, _, h, w) = vis.dims4().unwrap();

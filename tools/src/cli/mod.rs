@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use candle_core::Device;
 use clap::{Parser, Subcommand};
 
-use ship_tools::export::{self, ModelInfo};
+use ship_tools::export::{self, ModelInfo, OpSet};
 use ship_tools::nets::{self, ShipConfig};
 
 /// Offline tools for ship-edge: SHIP / SHIP++ networks in candle, training, import, ONNX export.
@@ -36,7 +36,7 @@ enum Cmd {
         #[arg(short, long)]
         out: PathBuf,
     },
-    /// Export weights of a preset to an ONNX model for ship-edge (standard ops, symbolic H and W).
+    /// Export weights of a preset to an ONNX model (symbolic H and W).
     Export {
         /// Weights (safetensors) from `train` or `import-official`.
         #[arg(long)]
@@ -50,6 +50,11 @@ enum Cmd {
         /// Text for the model's `training_data` metadata.
         #[arg(long, default_value = "unspecified")]
         training_data: String,
+        /// Operators of the high-order interaction: `custom` (ship-edge's fused FFT and gate
+        /// ops, the fast form for ship-edge) or `standard` (plain ONNX, for onnxruntime and any
+        /// other runtime).
+        #[arg(long, value_enum, default_value_t = OpSet::Custom)]
+        ops: OpSet,
     },
     /// Train a fusion network on IR/visible pairs into a run directory (resumable).
     Train(Box<train::Args>),
@@ -90,12 +95,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             preset: name,
             out,
             training_data,
+            ops,
         } => {
             let cfg = ShipConfig::named(&name)?;
             let net = export::load_weights(&weights, &cfg, &Device::Cpu)?;
             let info = ModelInfo {
                 architecture: name,
                 training_data,
+                ops,
             };
             export::export_onnx(&net, &info, &out)?;
             println!("wrote {}", out.display());

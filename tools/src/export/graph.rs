@@ -6,6 +6,8 @@
 //! (`ReduceMean` axes, `DFT` axis).
 
 use candle_core::{Result, Tensor};
+use ship_edge::model::meta;
+use ship_edge::ops;
 use tract_onnx::pb::{
     self, AttributeProto, NodeProto, TensorProto, attribute_proto::AttributeType,
     tensor_proto::DataType,
@@ -17,12 +19,36 @@ pub const OPSET: i64 = 17;
 /// IR version matching [`OPSET`] (what onnx.checker and onnxruntime expect for opset <= 18).
 pub const IR_VERSION: i64 = 8;
 
+/// Which operators an export uses for the high-order interaction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum OpSet {
+    /// ship-edge's custom ops (`GlobalInteraction`, `HighOrderGate` in domain `ai.ship-edge`):
+    /// the fast form, for ship-edge.
+    #[default]
+    Custom,
+    /// Standard ONNX operators only (`DFT`, `ReduceMean`, ...): the portable form, for
+    /// onnxruntime or any other runtime.
+    Standard,
+}
+
+impl OpSet {
+    /// The value of the model's `ops` metadata.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpSet::Custom => meta::OPS_CUSTOM,
+            OpSet::Standard => meta::OPS_STANDARD,
+        }
+    }
+}
+
 /// Nodes and initializers being assembled into one ONNX graph.
 #[derive(Debug, Default)]
 pub struct Graph {
     pub(crate) nodes: Vec<NodeProto>,
     pub(crate) initializers: Vec<TensorProto>,
     counter: usize,
+    ops: OpSet,
+    emitted_custom: bool,
 }
 
 fn attr_int(name: &str, i: i64) -> AttributeProto {
@@ -43,7 +69,7 @@ fn attr_ints(name: &str, ints: &[i64]) -> AttributeProto {
     }
 }
 
-fn attr_float(name: &str, f: f32) -> AttributeProto {
+pub(crate) fn attr_float(name: &str, f: f32) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         r#type: AttributeType::Float as i32,
@@ -53,9 +79,36 @@ fn attr_float(name: &str, f: f32) -> AttributeProto {
 }
 
 impl Graph {
-    /// An empty graph.
+    /// An empty graph using ship-edge's custom ops where a module has one.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty graph using the given operator set.
+    pub fn with_ops(ops: OpSet) -> Self {
+        Self {
+            ops,
+            ..Self::default()
+        }
+    }
+
+    /// The operator set modules should emit.
+    pub fn ops(&self) -> OpSet {
+        self.ops
+    }
+
+    /// Whether any node of [`ops::DOMAIN`] was emitted (the model then imports that domain).
+    pub fn uses_custom_ops(&self) -> bool {
+        self.emitted_custom
+    }
+
+    /// Appends one node of ship-edge's custom domain and returns its output's name.
+    pub fn custom(&mut self, op: &str, inputs: &[&str], attribute: Vec<AttributeProto>) -> String {
+        debug_assert!(ops::OP_TYPES.contains(&op), "{op} is not a ship-edge op");
+        let out = self.node(op, inputs, attribute);
+        self.nodes.last_mut().expect("just pushed").domain = ops::DOMAIN.into();
+        self.emitted_custom = true;
+        out
     }
 
     fn fresh(&mut self, hint: &str) -> String {

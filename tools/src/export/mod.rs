@@ -15,6 +15,7 @@ use ship_edge::model::meta;
 use tract_onnx::pb;
 
 use crate::nets::{Ship, ShipConfig};
+pub use graph::OpSet;
 use graph::{Dim, Graph, IR_VERSION, OPSET};
 
 /// Errors of weight files and export, each naming the file.
@@ -48,6 +49,8 @@ pub struct ModelInfo {
     pub architecture: String,
     /// Where the weights come from (data set, steps), written to the model card too.
     pub training_data: String,
+    /// Operators of the high-order interaction: custom (fast, ship-edge) or standard (portable).
+    pub ops: OpSet,
 }
 
 /// Names and shapes of every variable a configuration has, from a zero-initialised build.
@@ -99,9 +102,23 @@ pub fn check_names(
     Ok(())
 }
 
-/// Loads a network from a safetensors file, strictly (every name, every shape).
+/// Prefix of the network's tensors inside a training checkpoint (`ckpt_STEP.safetensors`).
+pub const CHECKPOINT_WEIGHTS_PREFIX: &str = "weights/";
+
+/// Loads a network from a weight file or a training checkpoint, strictly (every name, every
+/// shape).
 pub fn load_weights(path: &Path, cfg: &ShipConfig, dev: &Device) -> Result<Ship, ExportError> {
-    let tensors = candle_core::safetensors::load(path, dev).map_err(candle_err(path))?;
+    let mut tensors = candle_core::safetensors::load(path, dev).map_err(candle_err(path))?;
+    if tensors
+        .keys()
+        .any(|k| k.starts_with(CHECKPOINT_WEIGHTS_PREFIX))
+    {
+        // A checkpoint: keep the network, drop the optimiser state and the history.
+        tensors = tensors
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(CHECKPOINT_WEIGHTS_PREFIX)?.to_string(), v)))
+            .collect();
+    }
     check_names(&tensors, cfg, path)?;
     let tensors = tensors
         .into_iter()
@@ -144,10 +161,10 @@ pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()
     })
 }
 
-/// The ONNX model proto of a network (standard ops only), with symbolic H and W.
+/// The ONNX model proto of a network in the operator set `info.ops`, with symbolic H and W.
 pub fn model_proto(net: &Ship, info: &ModelInfo) -> candle_core::Result<pb::ModelProto> {
     let cfg = net.config();
-    let mut g = Graph::new();
+    let mut g = Graph::with_ops(info.ops);
     let out = net.emit(&mut g, meta::INPUT_VIS, meta::INPUT_IR)?;
     g.rename_output(&out, meta::OUTPUT)?;
     let image = || {
@@ -158,6 +175,16 @@ pub fn model_proto(net: &Ship, info: &ModelInfo) -> candle_core::Result<pb::Mode
             Dim::Symbol("W"),
         ]
     };
+    let mut opset_import = vec![pb::OperatorSetIdProto {
+        domain: String::new(),
+        version: OPSET,
+    }];
+    if g.uses_custom_ops() {
+        opset_import.push(pb::OperatorSetIdProto {
+            domain: ship_edge::ops::DOMAIN.into(),
+            version: ship_edge::ops::DOMAIN_VERSION,
+        });
+    }
     let graph = g.into_proto(
         "ship",
         &[(meta::INPUT_VIS, image()), (meta::INPUT_IR, image())],
@@ -177,14 +204,12 @@ pub fn model_proto(net: &Ship, info: &ModelInfo) -> candle_core::Result<pb::Mode
         (meta::SCALE_RATIO, "1".into()),
         (meta::VALUE_RANGE, "0,1".into()),
         (meta::TRAINING_DATA, info.training_data.clone()),
+        (meta::OPS, info.ops.as_str().into()),
         (meta::VERSION, env!("CARGO_PKG_VERSION").into()),
     ];
     Ok(pb::ModelProto {
         ir_version: IR_VERSION,
-        opset_import: vec![pb::OperatorSetIdProto {
-            domain: String::new(),
-            version: OPSET,
-        }],
+        opset_import,
         producer_name: "ship-tools".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
         graph: Some(graph),

@@ -5,7 +5,8 @@ use candle_core::{Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
 use super::conv_cpu::{ConvParams, conv2d};
-use crate::export::graph::Graph;
+use crate::export::graph::{Graph, OpSet, attr_float};
+use ship_edge::ops::high_order_gate;
 
 /// A single-input module that runs in candle and emits itself into an ONNX graph.
 pub trait Layer {
@@ -159,6 +160,24 @@ impl ChannelNorm {
             weight: vb.get_with_hints(c, "weight", Init::Const(1.0))?,
             bias: vb.get_with_hints(c, "bias", Init::Const(0.0))?,
         })
+    }
+}
+
+impl ChannelNorm {
+    /// Emits `self(x) · gate`, one order of the spatial interaction: a `HighOrderGate` node with
+    /// custom ops, LayerNorm nodes and a `Mul` with standard ones.
+    pub fn emit_gate(&self, g: &mut Graph, x: &str, gate: &str) -> Result<String> {
+        if g.ops() == OpSet::Standard {
+            let y = self.emit(g, x)?;
+            return Ok(g.mul(&y, gate));
+        }
+        let w = g.init_tensor("ln_w", &self.weight)?;
+        let b = g.init_tensor("ln_b", &self.bias)?;
+        Ok(g.custom(
+            high_order_gate::OP_TYPE,
+            &[x, gate, &w, &b],
+            vec![attr_float(high_order_gate::EPSILON_ATTR, NORM_EPS as f32)],
+        ))
     }
 }
 

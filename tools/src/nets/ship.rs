@@ -20,7 +20,8 @@ use super::dft::circular_conv;
 use super::layers::{
     Blk, ChannelNorm, Conv, InstanceNorm, Layer, Mlp, channel_softmax, gap, leaky,
 };
-use crate::export::graph::Graph;
+use crate::export::graph::{Graph, OpSet};
+use ship_edge::ops::global_interaction;
 
 /// Central-difference strength θ of the CDC convs.
 const CDC_THETA: f64 = 0.8;
@@ -174,6 +175,9 @@ impl Layer for FeatureExtractor {
 /// (~HW·v̄·r̄ ≈ 1e5 at 768x576); centred inputs keep the error at the scale of the fluctuations
 /// the following per-pixel LayerNorm looks at.
 fn emit_circular_conv(g: &mut Graph, v: &str, r: &str) -> String {
+    if g.ops() == OpSet::Custom {
+        return g.custom(global_interaction::OP_TYPE, &[v, r], vec![]);
+    }
     let spectrum = |g: &mut Graph, x: &str| {
         let x = g.unsqueeze(x, &[4]);
         let x = g.dft(&x, 3, false);
@@ -253,8 +257,7 @@ impl SpatialInteraction {
 
     pub fn emit(&self, g: &mut Graph, v: &str, r: &str) -> Result<(String, String)> {
         let a = emit_circular_conv(g, v, r);
-        let a = self.norms[0].emit(g, &a)?;
-        let mut f = g.mul(&a, r);
+        let mut f = self.norms[0].emit_gate(g, &a, r)?;
         let mut rk = r.to_string();
         let mut orders = vec![f.clone()];
         for ((norm, fused), infrared) in self.norms[1..].iter().zip(&self.fused).zip(&self.infrared)
@@ -262,8 +265,7 @@ impl SpatialInteraction {
             let input = if self.cross_order { g.add(&rk, &f) } else { rk };
             rk = infrared.emit(g, &input)?;
             let y = fused.emit(g, &f)?;
-            let y = norm.emit(g, &y)?;
-            let next = g.mul(&y, &rk);
+            let next = norm.emit_gate(g, &y, &rk)?;
             f = if self.residual {
                 g.add(&next, &f)
             } else {

@@ -18,7 +18,7 @@ use safetensors::{SafeTensors, serialize_to_file};
 
 use super::optim::Adam;
 use super::record::MetricsRow;
-use crate::export::write_atomic;
+use crate::export::{CHECKPOINT_WEIGHTS_PREFIX, write_atomic};
 use crate::nets::ShipConfig;
 
 /// Written to the metadata; a file without it is not a training checkpoint.
@@ -74,7 +74,7 @@ pub fn save(
         for (name, var) in data.iter() {
             let t = var.as_tensor();
             owned.push((
-                format!("weights/{name}"),
+                format!("{CHECKPOINT_WEIGHTS_PREFIX}{name}"),
                 Dtype::F32,
                 t.dims().to_vec(),
                 f32_bytes(&cpu_values(t)?),
@@ -205,7 +205,7 @@ impl Loaded {
         let n_weights = self
             .tensors
             .keys()
-            .filter(|k| k.starts_with("weights/"))
+            .filter(|k| k.starts_with(CHECKPOINT_WEIGHTS_PREFIX))
             .count();
         if n_weights != data.len() {
             bail!(
@@ -214,7 +214,11 @@ impl Loaded {
             );
         }
         for (name, var) in data.iter() {
-            var.set(&self.tensor(&format!("weights/{name}"), var.dims(), dev)?)?;
+            var.set(&self.tensor(
+                &format!("{CHECKPOINT_WEIGHTS_PREFIX}{name}"),
+                var.dims(),
+                dev,
+            )?)?;
         }
         drop(data);
         adam.restore(self.state.step, |name, dims| {
