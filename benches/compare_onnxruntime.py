@@ -7,6 +7,11 @@ same thread count, sequential execution) with the same warm-up and frame count a
 synthetic frame pair, and prints one table: p50 latency of each and their ratio
 (onnxruntime p50 / ship-edge p50, so > 1 means ship-edge is faster).
 
+onnxruntime cannot run ship-edge's custom ops, so for a model whose metadata says
+`ops = custom` it runs the standard-op twin exported from the same weights,
+`models/portable/<same name>` (or `--portable DIR/<same name>`); ship-edge runs the model given.
+Add `--same-file` to give ship-edge the portable twin too (the standard-op graph in both).
+
 Not part of CI (it needs `pip install onnxruntime numpy`). Example:
 
     cargo build --release
@@ -52,6 +57,12 @@ def synthetic_pair(width, height):
     return ir[None, None], vis[None, None]
 
 
+def uses_custom_ops(model):
+    import onnx
+    meta = {p.key: p.value for p in onnx.load(str(model), load_external_data=False).metadata_props}
+    return meta.get("ops") == "custom"
+
+
 def ship_edge_bench(binary, model, size, threads, frames, warmup):
     cmd = [binary, "bench", "--model", str(model), "--size", f"{size[0]}x{size[1]}",
            "--threads", str(threads), "--frames", str(frames), "--warmup", str(warmup), "--json"]
@@ -95,6 +106,10 @@ def main():
     ap.add_argument("--ship-edge", default=str(ROOT / "target/release/ship-edge"),
                     help="the ship-edge binary (default: target/release/ship-edge)")
     ap.add_argument("--json", type=pathlib.Path, help="also write all results here")
+    ap.add_argument("--portable", type=pathlib.Path, default=ROOT / "models/portable",
+                    help="where the standard-op twins of custom-op models are")
+    ap.add_argument("--same-file", action="store_true",
+                    help="run the standard-op twin in ship-edge as well")
     args = ap.parse_args()
     if not pathlib.Path(args.ship_edge).is_file():
         sys.exit(f"error: {args.ship_edge} not found: run `cargo build --release` first")
@@ -103,12 +118,16 @@ def main():
     print(f"onnxruntime {ort.__version__}; ratio = onnxruntime p50 / ship-edge p50")
     print(f"{'model':<22} {'size':>9} {'thr':>3} {'ship-edge p50':>14} {'onnxruntime p50':>16} {'ratio':>6}")
     for model in args.models:
+        peer_model = args.portable / model.name if uses_custom_ops(model) else model
+        if not peer_model.is_file():
+            sys.exit(f"error: {model} uses custom ops and {peer_model} (its twin) is missing")
+        ours_model = peer_model if args.same_file else model
         for size in map(frame_size, args.sizes.split(",")):
             for threads in map(int, args.threads.split(",")):
-                ours = ship_edge_bench(args.ship_edge, model, size, threads, args.frames, args.warmup)
-                peer = ort_bench(model, size, threads, args.frames, args.warmup)
+                ours = ship_edge_bench(args.ship_edge, ours_model, size, threads, args.frames, args.warmup)
+                peer = ort_bench(peer_model, size, threads, args.frames, args.warmup)
                 ratio = peer["p50"] / ours["latency_ms"]["p50"]
-                rows.append({"model": str(model), "size": list(size), "threads": threads,
+                rows.append({"model": str(ours_model), "onnxruntime_model": str(peer_model), "size": list(size), "threads": threads,
                              "ship_edge": ours, "onnxruntime": peer, "ratio": ratio,
                              "onnxruntime_version": ort.__version__})
                 print(f"{model.name:<22} {size[0]:>4}x{size[1]:<4} {threads:>3} "

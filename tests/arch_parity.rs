@@ -1,6 +1,7 @@
 //! Same image on every CPU: `ship-edge fuse` with each shipped model on a small crop of the
 //! TNO sample must give the raw output recorded on x86_64, within 1e-4 before 8-bit
-//! rounding. CI runs this natively and, for aarch64, under qemu-user (NEON kernels).
+//! rounding, with the custom ops' SIMD kernels and with their scalar reference. CI runs this
+//! natively and, for aarch64, under qemu-user (NEON kernels).
 //!
 //! The references live in `tests/data/arch/` with the SHA-256 of the model they came from.
 //! After changing a shipped model, record them again on x86_64 with
@@ -123,6 +124,28 @@ fn fuse_matches_the_x86_reference_for_every_shipped_model() {
             worst <= TOLERANCE,
             "{stem} on {}: max |Δ| {worst:e} against the x86_64 reference (tolerance {TOLERANCE:e})",
             std::env::consts::ARCH
+        );
+        // The scalar reference kernels of our custom ops give the same image as the SIMD ones
+        // (AVX2 here, NEON under qemu).
+        let scalar_raw = dir.join(format!("{stem}.scalar.npy"));
+        dir.command()
+            .args([
+                "fuse", "--ir", "ir.png", "--vis", "vis.png", "-o", "out.png",
+            ])
+            .arg_pair("--model", &model)
+            .arg_pair("--raw", &scalar_raw)
+            .env(ship_edge::ops::simd::ISA_ENV, "scalar")
+            .stdout();
+        let (_, scalar) = read_npy(&scalar_raw);
+        let scalar_worst = scalar
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            scalar_worst <= TOLERANCE,
+            "{stem} with {}=scalar: max |Δ| {scalar_worst:e} against the x86_64 reference",
+            ship_edge::ops::simd::ISA_ENV
         );
         // The output is a real fused image, not a constant that would match anything.
         let (lo, hi) = got

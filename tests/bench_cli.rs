@@ -83,12 +83,16 @@ fn json_report_has_every_field() {
         r["cost"]
     );
     assert!(r["peak_rss_bytes"].as_u64().unwrap() > 1 << 20);
+    let kernels = r["op_kernels"].as_str().unwrap();
+    assert_eq!(kernels, ship_edge::ops::simd::kernels().isa.as_str());
 
     // Two profiled frames: time per op type of the plan, slowest first, shares summing to 1.
     assert_eq!(r["profile_frames"].as_u64(), Some(2));
     let profile = r["profile"].as_array().unwrap();
     let ops: Vec<&str> = profile.iter().map(|t| t["op"].as_str().unwrap()).collect();
-    assert!(ops.contains(&"Fft"), "{ops:?}");
+    // The shipped model's order-1 interaction runs as our custom op, not tract's DFT.
+    assert!(ops.contains(&"GlobalInteraction"), "{ops:?}");
+    assert!(!ops.contains(&"Fft"), "{ops:?}");
     let ms: Vec<f64> = profile.iter().map(|t| t["ms"].as_f64().unwrap()).collect();
     assert!(ms.windows(2).all(|w| w[0] >= w[1]), "{ms:?}");
     let shares: f64 = profile.iter().map(|t| t["share"].as_f64().unwrap()).sum();

@@ -96,6 +96,12 @@ impl TestCommand {
         self
     }
 
+    /// Sets an environment variable of the child.
+    pub fn env(&mut self, key: &str, value: &str) -> &mut TestCommand {
+        self.cmd.env(key, value);
+        self
+    }
+
     /// Adds a flag and its value.
     pub fn arg_pair(&mut self, flag: &str, value: impl AsRef<std::ffi::OsStr>) -> &mut TestCommand {
         self.cmd.arg(flag).arg(value);
