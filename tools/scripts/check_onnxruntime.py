@@ -6,7 +6,13 @@ on the same pair, and compares the raw fused Y (before clamping) pixel by pixel.
 
     pip install onnxruntime numpy pillow
     cargo build --release
-    python3 tools/scripts/check_onnxruntime.py models/ship_edge_ivif.onnx samples/tno --tol 1e-4
+    python3 tools/scripts/check_onnxruntime.py models/portable/ship_edge_ivif.onnx samples/tno --tol 1e-4
+    # onnxruntime on the standard-op twin, ship-edge on the shipped custom-op model:
+    python3 tools/scripts/check_onnxruntime.py models/portable/ship_edge_ivif.onnx samples/tno \
+        --ship-edge-model models/ship_edge_ivif.onnx
+
+onnxruntime cannot run ship-edge's custom ops (metadata `ops = custom`): give it the
+standard-op export (`ship-tools export --ops standard`, or the twin in models/portable/).
 
 Exit status 0 when every pair is within --tol (max abs error), 1 otherwise.
 Not part of CI: the product never depends on Python.
@@ -45,9 +51,15 @@ def main():
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ship-edge", default="target/release/ship-edge")
+    ap.add_argument("--ship-edge-model", help="model ship-edge runs (default: the same file)")
     args = ap.parse_args()
+    ours_model = args.ship_edge_model or args.model
 
-    onnx.checker.check_model(onnx.load(args.model))
+    model = onnx.load(args.model)
+    if {p.key: p.value for p in model.metadata_props}.get("ops") == "custom":
+        sys.exit(f"error: {args.model} uses ship-edge's custom ops, which onnxruntime cannot run; "
+                 f"pass its standard-op twin (models/portable/, or ship-tools export --ops standard)")
+    onnx.checker.check_model(model)
     so = ort.SessionOptions()
     so.intra_op_num_threads = args.threads
     sess = ort.InferenceSession(args.model, so, providers=["CPUExecutionProvider"])
@@ -62,7 +74,7 @@ def main():
         with tempfile.TemporaryDirectory() as d:
             raw = os.path.join(d, "raw.npy")
             subprocess.run(
-                [args.ship_edge, "fuse", "--ir", ir_path, "--vis", vi_path, "--model", args.model,
+                [args.ship_edge, "fuse", "--ir", ir_path, "--vis", vi_path, "--model", ours_model,
                  "--threads", str(args.threads), "-o", os.path.join(d, "out.png"), "--raw", raw],
                 check=True, stdout=subprocess.DEVNULL)
             ours = np.load(raw)
