@@ -65,6 +65,15 @@ fn render(info: &ModelInfo) -> String {
             let _ = writeln!(s, "  {op} {n}");
         }
     }
+    let count = |op: &str| info.op_counts.get(op).copied().unwrap_or(0);
+    let int8 = count("QLinearConv") + count("ConvInteger");
+    if int8 > 0 {
+        let _ = writeln!(
+            s,
+            "int8: {int8} of {} convolutions (QLinearConv / ConvInteger), the rest of the graph f32",
+            int8 + count("Conv")
+        );
+    }
     let _ = writeln!(s, "parameters: {}", info.parameters);
     s
 }

@@ -40,3 +40,5 @@ pub const OPS: &str = "ops";
 pub const OPS_CUSTOM: &str = "custom";
 /// [`OPS`] value: standard ONNX operators only, the portable form (onnxruntime and others).
 pub const OPS_STANDARD: &str = "standard";
+/// `metadata_props` key: how the model was quantized (absent on f32 models).
+pub const QUANTIZATION: &str = "quantization";

@@ -3,4 +3,5 @@
 
 pub mod export;
 pub mod nets;
+pub mod quantize;
 pub mod train;

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 use ship_tools::export::{self, ModelInfo, OpSet};
 use ship_tools::nets::{self, ShipConfig};
+use ship_tools::quantize::{self, Method, QuantizeOptions};
 
 /// Offline tools for ship-edge: SHIP / SHIP++ networks in candle, training, import, ONNX export.
 #[derive(Debug, Parser)]
@@ -55,6 +56,30 @@ enum Cmd {
         /// other runtime).
         #[arg(long, value_enum, default_value_t = OpSet::Custom)]
         ops: OpSet,
+    },
+    /// Quantize an exported f32 model to int8 (QLinearConv) with calibration pairs.
+    Quantize {
+        /// The f32 ONNX model (custom or standard ops).
+        #[arg(long)]
+        model: PathBuf,
+        /// Calibration pairs: a folder with ir/ and vi/ (the training set).
+        #[arg(long)]
+        calib: PathBuf,
+        /// How activation ranges are taken from the calibration values.
+        #[arg(long, value_enum, default_value_t = Method::Percentile)]
+        method: Method,
+        /// One weight scale per output channel (default: per tensor, tract's fast int8 path).
+        #[arg(long)]
+        per_channel: bool,
+        /// Calibration pairs to use, spread evenly over the folder.
+        #[arg(long, default_value_t = 16)]
+        pairs: usize,
+        /// Set aside N pairs first, as `train --holdout N` does (keeps validation unseen).
+        #[arg(long, default_value_t = 0)]
+        holdout: usize,
+        /// Output model [default: MODEL with `_int8` before `.onnx`].
+        #[arg(short, long)]
+        out: Option<PathBuf>,
     },
     /// Train a fusion network on IR/visible pairs into a run directory (resumable).
     Train(Box<train::Args>),
@@ -106,6 +131,35 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             };
             export::export_onnx(&net, &info, &out)?;
             println!("wrote {}", out.display());
+        }
+        Cmd::Quantize {
+            model,
+            calib,
+            method,
+            per_channel,
+            pairs,
+            holdout,
+            out,
+        } => {
+            let out = out.unwrap_or_else(|| quantize::default_output(&model));
+            let opts = QuantizeOptions {
+                method,
+                per_channel,
+                pairs,
+                holdout,
+            };
+            let report = quantize::quantize(&model, &calib, &opts, &out, &mut |i, n, name| {
+                if i < n {
+                    eprintln!("calibrating {}/{n}: {name}", i + 1);
+                }
+            })?;
+            println!(
+                "wrote {}: {} convolutions in int8, {} in f32; calibrated on {} pairs",
+                out.display(),
+                report.quantized_convs,
+                report.float_convs,
+                report.calibration.len()
+            );
         }
         Cmd::Train(args) => train::run(*args)?,
         Cmd::BenchTrain(args) => bench_train::run(args)?,
