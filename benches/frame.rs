@@ -1,8 +1,9 @@
 //! One frame end to end, per shipped model, at thermal-sensor sizes: the network through
-//! [`Fuser::fuse_y_raw`] (what `ship-edge fuse` and `bench` run); the hot op, tract's `DFT` on
-//! the 8-channel complex planes the `edge` model's order-1 interaction transforms (12 such
-//! nodes per frame, 61% of its time in `bench --profile`), with the bytes it moves; and the
-//! per-frame colour work around the network (Y/CrCb split and merge) at 640x512.
+//! [`Fuser::fuse_y_raw`] (what `ship-edge fuse` and `bench` run); tract's `DFT` on the
+//! 8-channel complex planes the standard-op twin of the `edge` model transforms (12 such nodes
+//! per frame, 61% of a frame before the custom ops; `--bench ops` times the `GlobalInteraction`
+//! op that replaces them), with the bytes it moves; and the per-frame colour work around the
+//! network (Y/CrCb split and merge) at 640x512.
 //!
 //! `cargo bench --bench frame`; `ship-edge bench --profile` splits a frame by op type.
 

@@ -170,9 +170,9 @@ impl GlobalInteractionState {
                 .zip(self.workspaces.iter_mut());
             match executor {
                 Executor::MultiThread(pool) if groups > 1 => pool.install(|| {
-                    out_slice_par(jobs.collect()).for_each(work);
+                    par_jobs(jobs.collect()).for_each(work);
                 }),
-                Executor::RayonGlobal if groups > 1 => out_slice_par(jobs.collect()).for_each(work),
+                Executor::RayonGlobal if groups > 1 => par_jobs(jobs.collect()).for_each(work),
                 _ => jobs.enumerate().for_each(work),
             }
         }
@@ -181,7 +181,7 @@ impl GlobalInteractionState {
 }
 
 /// The (plane group, workspace) jobs as an indexed parallel iterator.
-fn out_slice_par<'a>(
+fn par_jobs<'a>(
     jobs: Vec<(&'a mut [f32], &'a mut Workspace)>,
 ) -> impl IndexedParallelIterator<Item = (usize, (&'a mut [f32], &'a mut Workspace))> {
     jobs.into_par_iter().enumerate()
