@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::util::Dir;
+use crate::util::{Dir, max_abs_diff};
 
 /// Largest difference allowed against the x86_64 reference.
 const TOLERANCE: f32 = 1e-4;
@@ -84,14 +84,22 @@ fn fuse_matches_the_x86_reference_for_every_shipped_model() {
     assert!(!models.is_empty(), "no models/*.onnx");
     for model in models {
         let stem = model.file_stem().unwrap().to_string_lossy().into_owned();
-        let raw = dir.join(format!("{stem}.npy"));
-        dir.command()
-            .args([
+        // `fuse --raw` of the crop into `name`, with the custom ops' kernels forced to `isa`.
+        let fuse_raw = |name: String, isa: Option<&str>| {
+            let raw = dir.join(name);
+            let mut cmd = dir.command();
+            cmd.args([
                 "fuse", "--ir", "ir.png", "--vis", "vis.png", "-o", "out.png",
             ])
             .arg_pair("--model", &model)
-            .arg_pair("--raw", &raw)
-            .stdout();
+            .arg_pair("--raw", &raw);
+            if let Some(isa) = isa {
+                cmd.env(ship_edge::ops::simd::ISA_ENV, isa);
+            }
+            cmd.stdout();
+            raw
+        };
+        let raw = fuse_raw(format!("{stem}.npy"), None);
         let (reference, hash) = (
             refs.join(format!("{stem}.npy")),
             refs.join(format!("{stem}.sha256")),
@@ -115,11 +123,7 @@ fn fuse_matches_the_x86_reference_for_every_shipped_model() {
         let (ref_shape, want) = read_npy(&reference);
         assert_eq!(shape, ref_shape, "{stem}");
         assert_eq!(shape, (CROP.3 as usize, CROP.2 as usize), "{stem}");
-        let worst = got
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+        let worst = max_abs_diff(&got, &want);
         assert!(
             worst <= TOLERANCE,
             "{stem} on {}: max |Δ| {worst:e} against the x86_64 reference (tolerance {TOLERANCE:e})",
@@ -127,21 +131,8 @@ fn fuse_matches_the_x86_reference_for_every_shipped_model() {
         );
         // The scalar reference kernels of our custom ops give the same image as the SIMD ones
         // (AVX2 here, NEON under qemu).
-        let scalar_raw = dir.join(format!("{stem}.scalar.npy"));
-        dir.command()
-            .args([
-                "fuse", "--ir", "ir.png", "--vis", "vis.png", "-o", "out.png",
-            ])
-            .arg_pair("--model", &model)
-            .arg_pair("--raw", &scalar_raw)
-            .env(ship_edge::ops::simd::ISA_ENV, "scalar")
-            .stdout();
-        let (_, scalar) = read_npy(&scalar_raw);
-        let scalar_worst = scalar
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+        let (_, scalar) = read_npy(&fuse_raw(format!("{stem}.scalar.npy"), Some("scalar")));
+        let scalar_worst = max_abs_diff(&scalar, &want);
         assert!(
             scalar_worst <= TOLERANCE,
             "{stem} with {}=scalar: max |Δ| {scalar_worst:e} against the x86_64 reference",

@@ -15,6 +15,8 @@ use ship_edge::imaging::{Limits, color, io};
 use ship_edge::model::meta;
 use ship_edge::ops;
 
+use crate::util::max_abs_diff;
+
 /// Largest raw-output difference allowed between the two forms.
 const TOLERANCE: f32 = 1e-4;
 
@@ -111,11 +113,7 @@ fn every_shipped_model_has_a_portable_twin_with_the_same_output() {
         for (ir, vis, w, h) in &inputs {
             let a = fast.fuse_y_raw(ir, vis, *w, *h).unwrap();
             let b = twin.fuse_y_raw(ir, vis, *w, *h).unwrap();
-            let worst = a
-                .iter()
-                .zip(&b)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0f32, f32::max);
+            let worst = max_abs_diff(&a, &b);
             assert!(
                 worst <= TOLERANCE,
                 "{} vs {} at {w}x{h}: max |Δ| {worst:e} > {TOLERANCE:e}",

@@ -59,6 +59,15 @@ impl Dir {
     }
 }
 
+/// Largest absolute difference between two equally long slices (0 for empty ones).
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "slices differ in length");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max)
+}
+
 /// Cargo's runner for aarch64 builds, set when testing them on another machine (qemu-user).
 const AARCH64_RUNNER: &str = "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER";
 
