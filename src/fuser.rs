@@ -8,7 +8,7 @@ use tract_linalg::multithread::{Executor, multithread_tract_scope};
 
 use crate::error::{Error, Result};
 use crate::imaging::{Planes, color};
-use crate::model::{IvifModel, ModelInfo};
+use crate::model::{IvifModel, IvifSession, ModelInfo};
 
 /// Options for a [`Fuser`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +140,23 @@ impl Fuser {
     ) -> Result<()> {
         check_buffers(ir, vis_y, width, height)?;
         let run = || self.model.profile(vis_y, ir, width, height, times);
+        Ok(multithread_tract_scope(self.executor.clone(), run)?)
+    }
+
+    /// Runs one frame of a stream through `session` (from
+    /// [`IvifModel::session`](crate::model::IvifModel::session) on [`model`](Fuser::model)) on
+    /// this fuser's threads: the raw fused Y into `out`. The planes hold `width * height`
+    /// samples of the session's size.
+    pub fn fuse_y_session(
+        &self,
+        session: &mut IvifSession<'_>,
+        ir: &[f32],
+        vis_y: &[f32],
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        let (width, height) = session.size();
+        check_buffers(ir, vis_y, width, height)?;
+        let run = || session.run(vis_y, ir, out);
         Ok(multithread_tract_scope(self.executor.clone(), run)?)
     }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 pub use size::{BadFrameSize, FrameSize, SIZE_PRESETS};
 pub use stats::LatencyStats;
-pub use system::{SystemInfo, peak_rss_bytes};
+pub use system::{SystemInfo, current_rss_bytes, peak_rss_bytes};
 
 use crate::model::{PlanCost, meta};
 use crate::{FuseOptions, Fuser, Result};

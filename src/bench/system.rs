@@ -125,9 +125,17 @@ fn simd_features() -> Vec<&'static str> {
 
 /// The process's peak resident set (`VmHWM` of `/proc/self/status`), in bytes.
 pub fn peak_rss_bytes() -> Option<u64> {
+    status_kib("VmHWM").map(|kb| kb * 1024)
+}
+
+/// The process's current resident set (`VmRSS` of `/proc/self/status`), in bytes.
+pub fn current_rss_bytes() -> Option<u64> {
+    status_kib("VmRSS").map(|kb| kb * 1024)
+}
+
+fn status_kib(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb = field(&status, "VmHWM")?.strip_suffix("kB")?.trim();
-    kb.parse::<u64>().ok().map(|kb| kb * 1024)
+    field(&status, key)?.strip_suffix("kB")?.trim().parse().ok()
 }
 
 #[cfg(test)]

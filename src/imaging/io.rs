@@ -210,7 +210,6 @@ pub fn check_output(path: &Path) -> Result<OutputFormat, EncodeError> {
     Ok(format)
 }
 
-/// Checks that an output path is not a directory and that its directory exists.
 /// Checks that `path` can be created: not a directory, and its directory exists. Lets a
 /// command fail before long work rather than after it.
 pub fn check_dir(path: &Path) -> Result<(), EncodeError> {

@@ -2,10 +2,12 @@
 //! conventions ([`color`]), and the planar `[0,1]` float image type they share. Never imports
 //! tract.
 
+pub mod agc;
 pub mod color;
 pub mod io;
 pub mod multiband;
 pub mod npy;
+pub mod warp;
 
 pub use io::{DecodeError, EncodeError, OutputFormat};
 

@@ -193,6 +193,20 @@ impl IvifModel {
         self.fused(outputs, width, height)
     }
 
+    /// A session for a stream of `width` x `height` frames: the plan and one tract state
+    /// (with the custom ops' FFT plans and scratch) are built here once and reused by every
+    /// [`IvifSession::run`], where [`run`](IvifModel::run) spawns a fresh state per call.
+    pub fn session(&self, width: usize, height: usize) -> Result<IvifSession<'_>, ModelError> {
+        let plan = self.plan(width, height)?;
+        let state = plan.spawn().map_err(|e| self.run_error(e))?;
+        Ok(IvifSession {
+            model: self,
+            state,
+            width,
+            height,
+        })
+    }
+
     /// Runs one frame like [`run`](IvifModel::run) and adds the time spent in each op of the
     /// optimised plan to `times`, summed per op name (new names appended in plan order), so
     /// calls over several frames accumulate.
@@ -254,6 +268,19 @@ impl IvifModel {
         width: usize,
         height: usize,
     ) -> Result<Vec<f32>, ModelError> {
+        let mut plane = Vec::with_capacity(width * height);
+        self.fused_into(outputs, width, height, &mut plane)?;
+        Ok(plane)
+    }
+
+    /// [`fused`](IvifModel::fused) into a caller's buffer (cleared first).
+    fn fused_into(
+        &self,
+        outputs: TVec<TValue>,
+        width: usize,
+        height: usize,
+        out: &mut Vec<f32>,
+    ) -> Result<(), ModelError> {
         let shape = [1, 1, height, width];
         let bad_output = |found: String| ModelError::BadOutput {
             path: self.path().to_path_buf(),
@@ -274,7 +301,9 @@ impl IvifModel {
         let view = fused
             .to_plain_array_view::<f32>()
             .map_err(|e| self.run_error(e))?;
-        Ok(view.iter().copied().collect())
+        out.clear();
+        out.extend(view.iter().copied());
+        Ok(())
     }
 }
 
@@ -361,4 +390,30 @@ fn check_plane(
         }
     }
     Ok((size(h)?, size(w)?))
+}
+
+/// One stream's reusable inference state (see [`IvifModel::session`]). Not `Send`: build it
+/// on the thread that runs the frames.
+#[derive(Debug)]
+pub struct IvifSession<'m> {
+    model: &'m IvifModel,
+    state: TypedSimpleState,
+    width: usize,
+    height: usize,
+}
+
+impl IvifSession<'_> {
+    /// The frame size this session was planned for, (width, height).
+    pub fn size(&self) -> (usize, usize) {
+        (self.width, self.height)
+    }
+
+    /// Runs one frame like [`IvifModel::run`], writing the raw `fused` plane into `out`
+    /// (resized to `width * height`, so a reused buffer is not reallocated).
+    pub fn run(&mut self, vis_y: &[f32], ir: &[f32], out: &mut Vec<f32>) -> Result<(), ModelError> {
+        let (m, w, h) = (self.model, self.width, self.height);
+        let inputs = m.inputs(vis_y, ir, w, h)?;
+        let outputs = self.state.run(inputs).map_err(|e| m.run_error(e))?;
+        m.fused_into(outputs, w, h, out)
+    }
 }

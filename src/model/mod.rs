@@ -21,7 +21,7 @@ use tract_onnx::prelude::InferenceModel;
 pub use contract::{Task, UnknownTask};
 pub use cost::PlanCost;
 pub use info::{Dim, ElemType, ModelInfo, TensorInfo};
-pub use ivif::IvifModel;
+pub use ivif::{IvifModel, IvifSession};
 
 /// A boxed error from tract or prost, kept as the `source` of a [`ModelError`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
