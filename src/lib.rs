@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod pansharpen;
+pub mod stream;
 
 pub use error::{Error, Result};
 pub use fuser::{FuseOptions, FusedImage, Fuser};

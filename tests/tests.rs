@@ -10,6 +10,8 @@ mod fuse_cli;
 mod fuser_api;
 mod ops_parity;
 mod readme;
+mod stream_cli;
+mod stream_faults;
 
 mod baselines;
 mod eval_cli;

@@ -117,6 +117,11 @@ impl TestCommand {
         self
     }
 
+    /// The underlying command, e.g. to pipe its stdin.
+    pub fn command_mut(&mut self) -> &mut Command {
+        &mut self.cmd
+    }
+
     /// Runs, expecting success; returns stdout.
     pub fn stdout(&mut self) -> String {
         let out = self.output();

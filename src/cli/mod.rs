@@ -2,10 +2,12 @@
 //! `--help`) and one file per subcommand. The only place that prints.
 
 mod bench;
+mod calibrate;
 mod eval;
 mod fuse;
 mod inspect;
 mod pansharpen;
+mod stream;
 
 use std::process::ExitCode;
 
@@ -34,6 +36,12 @@ enum Command {
     Inspect(inspect::Args),
     /// Pan-sharpen a multispectral + panchromatic pair with a classical method.
     Pansharpen(pansharpen::Args),
+    /// Fuse two live sources (V4L2 cameras, Y4M pipes, raw Y16, image folders) frame by
+    /// frame, with bounded queues, a drop policy, fault handling and per-second stats.
+    Stream(Box<stream::Args>),
+    /// Estimate the IR-to-visible homography of a camera pair from point pairs (for
+    /// `stream --calib`).
+    Calibrate(calibrate::Args),
 }
 
 /// Runs the parsed command.
@@ -44,5 +52,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fuse(args) => fuse::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Pansharpen(args) => pansharpen::run(args),
+        Command::Stream(args) => stream::run(*args),
+        Command::Calibrate(args) => calibrate::run(args),
     }
 }
