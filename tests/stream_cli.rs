@@ -395,3 +395,65 @@ fn bad_sources_fail_before_any_output() {
         "{e}"
     );
 }
+
+#[test]
+fn ctrl_c_stops_a_waiting_stream_with_complete_output() {
+    let dir = Dir::new("stream-sigint");
+    let frames = panning(8, 32, 24);
+    dir.write("ir.raw", y16_bytes(&frames));
+    let mut cmd = dir.command();
+    cmd.args([
+        "stream",
+        "--model",
+        RT,
+        "--ir",
+        "y16:ir.raw:32x24",
+        "--vis",
+        "y4m:-",
+        "--out",
+        "y4m:out.y4m",
+        "--summary-json",
+        "s.json",
+    ]);
+    let mut child = cmd
+        .command_mut()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Five visible frames, then the pipe stays open: the stream waits for more.
+    let mut stdin = child.stdin.take().unwrap();
+    let mut w = FrameWriter::new(30.0);
+    for (_, vis) in &frames[..5] {
+        w.write(&mut stdin, vis).unwrap();
+    }
+    stdin.flush().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(BufReader::new(stderr));
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let waiting = line.contains("written 5 ");
+        seen.push(line);
+        if waiting {
+            break;
+        }
+    }
+    assert!(
+        seen.last().is_some_and(|l| l.contains("written 5 ")),
+        "{seen:?}"
+    );
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    let status = child.wait().unwrap();
+    drop(stdin);
+    assert!(status.success(), "{status}: {seen:?} {rest:?}");
+    assert!(rest.iter().any(|l| l.contains("(interrupted)")), "{rest:?}");
+    assert_eq!(read_y4m(&dir.join("out.y4m")).len(), 5);
+    assert_eq!(summary(&dir.join("s.json"))["written"], 5);
+}
