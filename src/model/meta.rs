@@ -5,6 +5,10 @@
 pub const INPUT_VIS: &str = "vis_y";
 /// Infrared input, `[1,1,H,W]` f32 in `[0,1]`.
 pub const INPUT_IR: &str = "ir";
+/// Pan-sharpening: multispectral input at its own resolution, `[1,B,h,w]` f32 in `[0,1]`.
+pub const INPUT_MS: &str = "ms";
+/// Pan-sharpening: panchromatic input, `[1,1,r·h,r·w]` f32 in `[0,1]`.
+pub const INPUT_PAN: &str = "pan";
 /// Fused output, `[1,C,H,W]` f32 (raw: the runtime clamps).
 pub const OUTPUT: &str = "fused";
 

@@ -1,7 +1,8 @@
 //! Pan-sharpening building blocks shared by the metrics ([`crate::metrics::pan`]) and the
 //! classical baselines ([`crate::baselines::pan`]): sensor MTF tables ([`Sensor`]), the
 //! MTF-matched filters of Vivone's toolbox ([`mtf`]), the toolbox's 23-tap interpolator
-//! ([`interp23tap`]), MATLAB `imresize` ([`resize`]) and Wald's degradation protocol ([`wald`]).
+//! ([`interp23tap`]), MATLAB `imresize` ([`resize`]), Wald's degradation protocol ([`wald`]) and the
+//! bilinear MS upsampling inside pan-sharpening models ([`upsample`]).
 //!
 //! Conventions (`shared/notes/METRICS.md` §4.1): a multispectral image is a [`Cube`] indexed
 //! `[band, row, col]` in digital numbers (DN); the PAN image is an [`Image`] `ratio` times larger
@@ -10,6 +11,7 @@
 
 pub mod mtf;
 pub mod resize;
+pub mod upsample;
 pub mod wald;
 
 mod interp;

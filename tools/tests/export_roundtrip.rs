@@ -210,3 +210,99 @@ fn a_file_that_is_not_a_checkpoint_is_a_clear_error() {
     );
     assert!(!out.exists());
 }
+
+/// Max |candle − tract| of a pan-sharpening network on a crop of the Landsat-7 sample: the MS
+/// `w x h` (bands `0..bands`), the PAN `ratio` times larger; the exported graph upsamples the MS
+/// itself, candle gets it from `upsample_linear`.
+fn pan_roundtrip_error(cfg: &ShipConfig, w: usize, h: usize, ops: OpSet) -> f32 {
+    use ship_edge::imaging::multiband::load_cube;
+    use ship_edge::pansharpen::upsample::upsample_linear;
+    use tract_onnx::prelude::*;
+
+    let (bands, ratio) = (cfg.task.bands(), cfg.task.ratio());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/landsat7");
+    let ms = load_cube(&root.join("ms/01.tif"), &Limits::default()).unwrap();
+    let pan = load_cube(&root.join("pan/01.tif"), &Limits::default()).unwrap();
+    let ms_crop: Vec<f32> = (0..bands)
+        .flat_map(|b| (0..h).flat_map(move |y| (0..w).map(move |x| (b, 40 + y, 60 + x))))
+        .map(|(b, y, x)| (ms[[b % ms.dim().0, y, x]] / 255.0) as f32)
+        .collect();
+    let pan_crop: Vec<f32> = (0..h * ratio)
+        .flat_map(|y| (0..w * ratio).map(move |x| (y, x)))
+        .map(|(y, x)| (pan[[0, 40 * 2 + y, 60 * 2 + x]] / 255.0) as f32)
+        .collect();
+    let (net, _vars) = nets::build_trainable(cfg, 11, &Device::Cpu).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let onnx = dir.path().join("pan.onnx");
+    let info = ModelInfo {
+        architecture: "pan-edge".into(),
+        training_data: "none (seeded init, test)".into(),
+        ops,
+    };
+    export::export_onnx(&net, &info, &onnx).unwrap();
+
+    let (hh, ww) = (h * ratio, w * ratio);
+    let ms_up: Vec<f32> = ms_crop
+        .chunks(w * h)
+        .flat_map(|plane| upsample_linear(plane, w, h, ratio))
+        .collect();
+    let up = candle_core::Tensor::from_vec(ms_up, (1, bands, hh, ww), &Device::Cpu).unwrap();
+    let p = candle_core::Tensor::from_vec(pan_crop.clone(), (1, 1, hh, ww), &Device::Cpu).unwrap();
+    let ours = net
+        .forward(&up, &p)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+
+    let model = ship_edge::ops::onnx()
+        .model_for_path(&onnx)
+        .unwrap()
+        .with_input_fact(0, f32::fact([1, bands, h, w]).into())
+        .unwrap()
+        .with_input_fact(1, f32::fact([1, 1, hh, ww]).into())
+        .unwrap()
+        .into_optimized()
+        .unwrap()
+        .into_runnable()
+        .unwrap();
+    let inputs = tvec![
+        tract_ndarray::Array4::from_shape_vec((1, bands, h, w), ms_crop)
+            .unwrap()
+            .into_tensor()
+            .into(),
+        tract_ndarray::Array4::from_shape_vec((1, 1, hh, ww), pan_crop)
+            .unwrap()
+            .into_tensor()
+            .into(),
+    ];
+    let out = model.run(inputs).unwrap();
+    assert_eq!(out[0].shape(), &[1, bands, hh, ww]);
+    let tract: Vec<f32> = out[0]
+        .to_plain_array_view::<f32>()
+        .unwrap()
+        .iter()
+        .copied()
+        .collect();
+    ours.iter()
+        .zip(&tract)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()))
+}
+
+// The pan-sharpening variant: MS upsampling in the graph (Resize, linear, half-pixel), the
+// residual head, 6 bands at ratio 2 (Landsat-7) and 4 bands at ratio 4, both operator sets.
+#[test]
+fn pan_export_runs_in_tract_with_the_candle_output() {
+    use ship_tools::nets::Task;
+    for (task, w, h) in [
+        (Task::Pan { bands: 6, ratio: 2 }, 23, 17),
+        (Task::Pan { bands: 4, ratio: 4 }, 11, 9),
+    ] {
+        for ops in [OpSet::Custom, OpSet::Standard] {
+            let cfg = ShipConfig::pan_edge().with_task(task);
+            let err = pan_roundtrip_error(&cfg, w, h, ops);
+            assert!(err < 1e-4, "{task:?}, {ops:?} ops: max abs error {err:e}");
+        }
+    }
+}

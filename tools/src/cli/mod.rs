@@ -25,7 +25,7 @@ pub struct Cli {
 enum Cmd {
     /// Print parameters and multiply-accumulates per pixel of a preset.
     Info {
-        /// Network preset: ship, ship++, edge or rt.
+        /// Network preset: ship, ship++, edge, rt (infrared-visible), pan or pan-edge (pan-sharpening, 6 bands at ratio 2).
         #[arg(long, default_value = "ship")]
         preset: String,
     },
@@ -42,7 +42,7 @@ enum Cmd {
         /// Weights (safetensors) from `train` or `import-official`.
         #[arg(long)]
         weights: PathBuf,
-        /// Network preset the weights belong to: ship, ship++, edge or rt.
+        /// Network preset the weights belong to: ship, ship++, edge, rt, pan or pan-edge.
         #[arg(long)]
         preset: String,
         /// Output ONNX file.

@@ -69,6 +69,15 @@ fn attr_ints(name: &str, ints: &[i64]) -> AttributeProto {
     }
 }
 
+fn attr_str(name: &str, s: &str) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::String as i32,
+        s: s.as_bytes().to_vec(),
+        ..Default::default()
+    }
+}
+
 pub(crate) fn attr_float(name: &str, f: f32) -> AttributeProto {
     AttributeProto {
         name: name.into(),
@@ -285,6 +294,21 @@ impl Graph {
         let hw = self.node("Gather", &[&shape, &idx], vec![]);
         let n = self.node("ReduceProd", &[&hw], vec![attr_int("keepdims", 1)]);
         self.node("Cast", &[&n], vec![attr_int("to", DataType::Float as i64)])
+    }
+
+    /// Bilinear upsampling of an NCHW tensor by `ratio` on H and W (`Resize`, linear,
+    /// half-pixel): the runtime twin is [`ship_edge::pansharpen::upsample::upsample_linear`].
+    pub fn resize_linear(&mut self, x: &str, ratio: usize) -> String {
+        let r = ratio as f32;
+        let scales = self.init_f32("scales", &[4], &[1.0, 1.0, r, r]);
+        self.node(
+            "Resize",
+            &[x, "", &scales],
+            vec![
+                attr_str("mode", "linear"),
+                attr_str("coordinate_transformation_mode", "half_pixel"),
+            ],
+        )
     }
 
     pub fn concat(&mut self, xs: &[&str], axis: i64) -> String {

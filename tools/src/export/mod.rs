@@ -14,7 +14,7 @@ use prost::Message;
 use ship_edge::model::meta;
 use tract_onnx::pb;
 
-use crate::nets::{Ship, ShipConfig};
+use crate::nets::{Ship, ShipConfig, Task};
 pub use graph::OpSet;
 use graph::{Dim, Graph, IR_VERSION, OPSET};
 
@@ -162,19 +162,38 @@ pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()
 }
 
 /// The ONNX model proto of a network in the operator set `info.ops`, with symbolic H and W.
+/// IVIF models read `vis_y` and `ir`; pan-sharpening models read `ms` (`[1,B,h,w]`) and `pan`
+/// (`[1,1,r·h,r·w]`) and upsample the MS in the graph ([`ship_edge::pansharpen::upsample`]).
 pub fn model_proto(net: &Ship, info: &ModelInfo) -> candle_core::Result<pb::ModelProto> {
     let cfg = net.config();
     let mut g = Graph::with_ops(info.ops);
-    let out = net.emit(&mut g, meta::INPUT_VIS, meta::INPUT_IR)?;
-    g.rename_output(&out, meta::OUTPUT)?;
-    let image = || {
-        vec![
-            Dim::Fixed(1),
-            Dim::Fixed(1),
-            Dim::Symbol("H"),
-            Dim::Symbol("W"),
-        ]
+    let plane = |c: usize, h: &'static str, w: &'static str| {
+        vec![Dim::Fixed(1), Dim::Fixed(c), Dim::Symbol(h), Dim::Symbol(w)]
     };
+    let (inputs, out) = match cfg.task {
+        Task::Ivif => {
+            let out = net.emit(&mut g, meta::INPUT_VIS, meta::INPUT_IR)?;
+            (
+                vec![
+                    (meta::INPUT_VIS, plane(1, "H", "W")),
+                    (meta::INPUT_IR, plane(1, "H", "W")),
+                ],
+                out,
+            )
+        }
+        Task::Pan { bands, ratio } => {
+            let ms_up = g.resize_linear(meta::INPUT_MS, ratio);
+            let out = net.emit(&mut g, &ms_up, meta::INPUT_PAN)?;
+            (
+                vec![
+                    (meta::INPUT_MS, plane(bands, "h", "w")),
+                    (meta::INPUT_PAN, plane(1, "H", "W")),
+                ],
+                out,
+            )
+        }
+    };
+    g.rename_output(&out, meta::OUTPUT)?;
     let mut opset_import = vec![pb::OperatorSetIdProto {
         domain: String::new(),
         version: OPSET,
@@ -187,8 +206,8 @@ pub fn model_proto(net: &Ship, info: &ModelInfo) -> candle_core::Result<pb::Mode
     }
     let graph = g.into_proto(
         "ship",
-        &[(meta::INPUT_VIS, image()), (meta::INPUT_IR, image())],
-        &[(meta::OUTPUT, image())],
+        &inputs,
+        &[(meta::OUTPUT, plane(cfg.task.bands(), "H", "W"))],
     );
     let props = [
         (meta::TASK, cfg.task.as_str().to_string()),
@@ -200,8 +219,8 @@ pub fn model_proto(net: &Ship, info: &ModelInfo) -> candle_core::Result<pb::Mode
         (meta::WIDTH, cfg.width.to_string()),
         (meta::BLOCKS, cfg.blocks.to_string()),
         (meta::ORDERS, cfg.orders.to_string()),
-        (meta::BANDS, "1".into()),
-        (meta::SCALE_RATIO, "1".into()),
+        (meta::BANDS, cfg.task.bands().to_string()),
+        (meta::SCALE_RATIO, cfg.task.ratio().to_string()),
         (meta::VALUE_RANGE, "0,1".into()),
         (meta::TRAINING_DATA, info.training_data.clone()),
         (meta::OPS, info.ops.as_str().into()),

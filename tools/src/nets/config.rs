@@ -8,16 +8,44 @@ use serde::{Deserialize, Serialize};
 pub enum Task {
     /// Infrared + visible fusion: inputs `vis_y` and `ir`, output fused Y.
     Ivif,
+    /// Pan-sharpening (SHIP_NETWORK.md §4): the MS image upsampled by `ratio` is the main
+    /// stream, PAN the modulating one; the output is a residual added to the upsampled MS.
+    Pan {
+        /// Multispectral bands in and out.
+        bands: usize,
+        /// PAN / MS size ratio.
+        ratio: usize,
+    },
 }
 
 impl Task {
     /// The name written to the ONNX `task` metadata (what the runtime checks).
     pub fn as_str(self) -> &'static str {
         match self {
-            Task::Ivif => "ivif",
+            Task::Ivif => ship_edge::model::meta::TASK_IVIF,
+            Task::Pan { .. } => ship_edge::model::meta::TASK_PANSHARPEN,
+        }
+    }
+
+    /// Channels of the main stream's input and of the output: the visible Y (1) or the MS bands.
+    pub fn bands(self) -> usize {
+        match self {
+            Task::Ivif => 1,
+            Task::Pan { bands, .. } => bands,
+        }
+    }
+
+    /// Size ratio between the modulating and the main input (1 for IVIF).
+    pub fn ratio(self) -> usize {
+        match self {
+            Task::Ivif => 1,
+            Task::Pan { ratio, .. } => ratio,
         }
     }
 }
+
+/// The pan-sharpening task of the shipped Landsat-7 data: 6 bands, ratio 2.
+pub const LANDSAT7: Task = Task::Pan { bands: 6, ratio: 2 };
 
 /// SHIP / SHIP++ configuration. `Default` is the paper-size SHIP-IVIF network
 /// (SHIP_NETWORK.md §2: C = 16, L = 3, N = 4), whose parameter names match the official checkpoint.
@@ -67,6 +95,8 @@ pub const PRESETS: &[(&str, Preset)] = &[
     ("ship++", ShipConfig::ship_pp),
     ("edge", ShipConfig::edge),
     ("rt", ShipConfig::rt),
+    ("pan", ShipConfig::pan),
+    ("pan-edge", ShipConfig::pan_edge),
 ];
 
 /// Separates a preset name from the SHIP++ mechanisms it switches off (`ship++-no-memory`).
@@ -135,6 +165,28 @@ impl ShipConfig {
         }
     }
 
+    /// SHIP for pan-sharpening (SHIP_NETWORK.md §4) at the paper's width, for the Landsat-7
+    /// data (6 bands, ratio 2; [`ShipConfig::with_task`] changes both).
+    pub fn pan() -> Self {
+        Self {
+            task: LANDSAT7,
+            ..Self::ship()
+        }
+    }
+
+    /// The edge preset for pan-sharpening.
+    pub fn pan_edge() -> Self {
+        Self {
+            task: LANDSAT7,
+            ..Self::edge()
+        }
+    }
+
+    /// The same network for another task (band count, ratio).
+    pub fn with_task(self, task: Task) -> Self {
+        Self { task, ..self }
+    }
+
     /// Looks a preset up by name. A name may end in `-no-MECH` suffixes that switch one SHIP++
     /// mechanism off each (`ship++-no-attention`, `ship++-no-integration`, `ship++-no-memory`,
     /// see [`ABLATIONS`]), so that ablation runs and their exports are named like any preset.
@@ -186,6 +238,13 @@ impl ShipConfig {
         if self.growth < 2 || !self.growth.is_multiple_of(2) {
             return Err(format!("growth {} must be even (>= 2)", self.growth));
         }
+        if let Task::Pan { bands, ratio } = self.task
+            && (bands == 0 || ratio < 2)
+        {
+            return Err(format!(
+                "pan-sharpening needs at least 1 band and a ratio of at least 2 (got {bands} bands, ratio {ratio})"
+            ));
+        }
         if !(self.blocks * self.width).is_multiple_of(2) {
             return Err("blocks * width must be even (the top InvBlock splits it in half)".into());
         }
@@ -203,6 +262,32 @@ mod tests {
         assert!(c.cross_order_attention && !c.cross_order_integration && c.residual_memory);
         let all_off = ShipConfig::preset("ship++-no-attention-no-integration-no-memory").unwrap();
         assert_eq!(all_off, ShipConfig::ship());
+    }
+
+    #[test]
+    fn tasks_serialise_compatibly_and_pan_presets_validate() {
+        // Run directories and checkpoints written before the pan variant say `"task":"ivif"`.
+        let ivif: ShipConfig =
+            serde_json::from_str(&serde_json::to_string(&ShipConfig::edge()).unwrap()).unwrap();
+        assert_eq!(ivif, ShipConfig::edge());
+        assert!(
+            serde_json::to_string(&ShipConfig::edge())
+                .unwrap()
+                .contains(r#""task":"ivif""#)
+        );
+        let pan = ShipConfig::preset("pan-edge").unwrap();
+        let json = serde_json::to_string(&pan).unwrap();
+        assert!(
+            json.contains(r#""task":{"pan":{"bands":6,"ratio":2}}"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<ShipConfig>(&json).unwrap(), pan);
+        assert_eq!(
+            (pan.task.bands(), pan.task.ratio(), pan.task.as_str()),
+            (6, 2, "pansharpen")
+        );
+        let bad = pan.with_task(Task::Pan { bands: 4, ratio: 1 });
+        assert!(bad.validate().unwrap_err().contains("ratio"));
     }
 
     #[test]

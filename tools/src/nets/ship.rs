@@ -15,7 +15,7 @@
 use candle_core::{Device, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
-use super::config::ShipConfig;
+use super::config::{ShipConfig, Task};
 use super::dft::circular_conv;
 use super::layers::{
     Blk, ChannelNorm, Conv, InstanceNorm, Layer, Mlp, channel_softmax, gap, leaky,
@@ -712,19 +712,23 @@ pub struct Ship {
 }
 
 impl Ship {
+    /// Builds the network of `cfg`. Parameter names follow the official IVIF checkpoint (`vis`
+    /// is the main stream's extractor, `inf` the modulating one's), also for pan-sharpening,
+    /// where they take the upsampled MS and the PAN image.
     pub fn new(cfg: &ShipConfig, vb: VarBuilder) -> Result<Self> {
         cfg.validate().map_err(candle_core::Error::msg)?;
         let total = cfg.blocks * cfg.width;
+        let bands = cfg.task.bands();
         Ok(Self {
             cfg: *cfg,
-            vis: FeatureExtractor::new(vb.pp("vis"), 1, cfg)?,
+            vis: FeatureExtractor::new(vb.pp("vis"), bands, cfg)?,
             inf: FeatureExtractor::new(vb.pp("inf"), 1, cfg)?,
             blocks: (1..=cfg.blocks)
                 .map(|i| ShipBlock::new(vb.pp(format!("interaction{i}")), cfg))
                 .collect::<Result<_>>()?,
             post_inv: InvBlock::new(vb.pp("postprocess").pp("0"), total, total / 2, cfg.growth)?,
             post_conv: Conv::new(vb.pp("postprocess").pp("1"), total, cfg.width, 1)?,
-            refine: Refine::new(vb.pp("reconstruction"), cfg.width, 1)?,
+            refine: Refine::new(vb.pp("reconstruction"), cfg.width, bands)?,
         })
     }
 
@@ -732,10 +736,12 @@ impl Ship {
         &self.cfg
     }
 
-    /// Fused Y from visible Y and IR, both (B,1,H,W) in [0,1].
-    pub fn forward(&self, vis_y: &Tensor, ir: &Tensor) -> Result<Tensor> {
-        let mut v = self.vis.forward(vis_y)?;
-        let mut r = self.inf.forward(ir)?;
+    /// The raw output from the main stream (visible Y, or the upsampled MS) and the modulating
+    /// one (IR, or PAN), both (B,C,H,W) in [0,1]: fused Y for IVIF, the sharpened MS for
+    /// pan-sharpening (a residual added to the main input).
+    pub fn forward(&self, main: &Tensor, modulator: &Tensor) -> Result<Tensor> {
+        let mut v = self.vis.forward(main)?;
+        let mut r = self.inf.forward(modulator)?;
         let mut outs = Vec::with_capacity(self.blocks.len());
         for b in &self.blocks {
             (v, r) = b.forward(&v, &r)?;
@@ -744,7 +750,11 @@ impl Ship {
         let z = self
             .post_conv
             .forward(&self.post_inv.forward(&Tensor::cat(&outs, 1)?)?)?;
-        self.refine.forward(&z)
+        let out = self.refine.forward(&z)?;
+        match self.cfg.task {
+            Task::Ivif => Ok(out),
+            Task::Pan { .. } => out + main,
+        }
     }
 
     /// Like [`Ship::forward`], also returning the named stages of the official intermediates
@@ -770,11 +780,17 @@ impl Ship {
             .post_conv
             .forward(&self.post_inv.forward(&Tensor::cat(&outs, 1)?)?)?;
         stages.push(("agg.out".to_string(), z.clone()));
-        stages.push(("out".to_string(), self.refine.forward(&z)?));
+        let out = self.refine.forward(&z)?;
+        let out = match self.cfg.task {
+            Task::Ivif => out,
+            Task::Pan { .. } => (out + vis_y)?,
+        };
+        stages.push(("out".to_string(), out));
         Ok(stages)
     }
 
-    /// Emits the network reading graph inputs `vis_y` and `ir`; returns the output's name.
+    /// Emits the network reading graph tensors `vis_y` (the main stream: visible Y, or the
+    /// upsampled MS) and `ir` (the modulator: IR, or PAN); returns the output's name.
     pub fn emit(&self, g: &mut Graph, vis_y: &str, ir: &str) -> Result<String> {
         let stages = self.emit_stages(g, vis_y, ir)?;
         Ok(stages.into_iter().last().expect("at least one stage").1)
@@ -807,7 +823,12 @@ impl Ship {
         let z = self.post_inv.emit(g, &cat)?;
         let z = self.post_conv.emit(g, &z)?;
         stages.push(("agg.out".to_string(), z.clone()));
-        stages.push(("out".to_string(), self.refine.emit(g, &z)?));
+        let out = self.refine.emit(g, &z)?;
+        let out = match self.cfg.task {
+            Task::Ivif => out,
+            Task::Pan { .. } => g.add(&out, vis_y),
+        };
+        stages.push(("out".to_string(), out));
         Ok(stages)
     }
 }

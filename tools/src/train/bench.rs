@@ -117,9 +117,11 @@ pub fn bench_preset(cfg: &ShipConfig, opts: &BenchOptions, dev: &Device) -> Resu
         named.sort_by(|a, b| a.0.cmp(b.0));
         named.into_iter().map(|(_, v)| v.clone()).collect()
     };
-    let (shape, mut rng) = ([opts.batch, 1, opts.crop, opts.crop], Rng::new(13));
-    let vis = random(&mut rng, &shape, 0.0, 1.0)?.to_device(dev)?;
-    let ir = random(&mut rng, &shape, 0.0, 1.0)?.to_device(dev)?;
+    let mut rng = Rng::new(13);
+    let plane = |c: usize| [opts.batch, c, opts.crop, opts.crop];
+    // The main stream has the task's bands (1 for IVIF, the MS bands for pan-sharpening).
+    let vis = random(&mut rng, &plane(cfg.task.bands()), 0.0, 1.0)?.to_device(dev)?;
+    let ir = random(&mut rng, &plane(1), 0.0, 1.0)?.to_device(dev)?;
     let times = time_steps(opts, || net.forward(&vis, &ir)?.mean_all(), vars, dev)?;
     let macs = crate::export::macs_per_pixel(&net)?;
     Ok(BenchReport {

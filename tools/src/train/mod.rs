@@ -286,6 +286,13 @@ pub fn train(
 ) -> anyhow::Result<TrainReport> {
     opts.check()?;
     let cfg = ShipConfig::named(&opts.preset)?;
+    if cfg.task != crate::nets::Task::Ivif {
+        bail!(
+            "preset `{}` is a pan-sharpening network: `ship-tools train` trains infrared-visible \
+             presets only so far (ship, ship++, edge, rt); export and bench-train take it",
+            opts.preset
+        );
+    }
     // Absolute folders in config.json, so a run resumes from any working directory.
     let mut opts = opts.clone();
     opts.data = absolute(&opts.data)?;
