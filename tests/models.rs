@@ -157,3 +157,124 @@ impl LinearModel {
         path.as_ref().to_path_buf()
     }
 }
+
+/// A pan-sharpening model: `fused = Resize(ms, ratio; linear, half-pixel) + pan_weight · pan`,
+/// with `bands` / `scale_ratio` metadata (overridable, to test the checks).
+#[derive(Debug, Clone)]
+pub struct PanLinearModel {
+    /// MS bands the graph declares.
+    pub bands: usize,
+    /// Upsampling ratio of the graph.
+    pub ratio: usize,
+    /// Weight of the PAN added to every band.
+    pub pan_weight: f32,
+    /// `bands` metadata; `None` leaves it out.
+    pub bands_meta: Option<String>,
+    /// `scale_ratio` metadata.
+    pub ratio_meta: Option<String>,
+}
+
+impl PanLinearModel {
+    /// A model of `bands` bands at `ratio` with matching metadata.
+    pub fn new(bands: usize, ratio: usize, pan_weight: f32) -> PanLinearModel {
+        PanLinearModel {
+            bands,
+            ratio,
+            pan_weight,
+            bands_meta: Some(bands.to_string()),
+            ratio_meta: Some(ratio.to_string()),
+        }
+    }
+
+    /// Writes the model to `path` and returns it.
+    pub fn write(&self, path: impl AsRef<Path>) -> std::path::PathBuf {
+        let dim = |v: dimension::Value| Dimension {
+            value: Some(v),
+            ..Default::default()
+        };
+        let info = |name: &str, c: usize, h: &str, w: &str| pb::ValueInfoProto {
+            name: name.into(),
+            r#type: Some(pb::TypeProto {
+                value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                    elem_type: DataType::Float as i32,
+                    shape: Some(pb::TensorShapeProto {
+                        dim: vec![
+                            dim(dimension::Value::DimValue(1)),
+                            dim(dimension::Value::DimValue(c as i64)),
+                            dim(dimension::Value::DimParam(h.into())),
+                            dim(dimension::Value::DimParam(w.into())),
+                        ],
+                    }),
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let text = |name: &str, s: &str| pb::AttributeProto {
+            name: name.into(),
+            r#type: pb::attribute_proto::AttributeType::String as i32,
+            s: s.as_bytes().to_vec(),
+            ..Default::default()
+        };
+        let r = self.ratio as f32;
+        let scales = pb::TensorProto {
+            name: "scales".into(),
+            data_type: DataType::Float as i32,
+            dims: vec![4],
+            raw_data: [1.0f32, 1.0, r, r]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
+            ..Default::default()
+        };
+        let resize = pb::NodeProto {
+            op_type: "Resize".into(),
+            name: "up".into(),
+            input: vec!["ms".into(), String::new(), "scales".into()],
+            output: vec!["up".into()],
+            attribute: vec![
+                text("mode", "linear"),
+                text("coordinate_transformation_mode", "half_pixel"),
+            ],
+            ..Default::default()
+        };
+        let graph = pb::GraphProto {
+            name: "pan-linear".into(),
+            node: vec![
+                resize,
+                node("Mul", ["pan", "w_pan"], "p"),
+                node("Add", ["up", "p"], "fused"),
+            ],
+            initializer: vec![scales, scalar("w_pan", self.pan_weight)],
+            input: vec![info("ms", self.bands, "h", "w"), info("pan", 1, "H", "W")],
+            output: vec![info("fused", self.bands, "H", "W")],
+            ..Default::default()
+        };
+        let mut metadata = vec![("task", "pansharpen".to_string())];
+        if let Some(b) = &self.bands_meta {
+            metadata.push(("bands", b.clone()));
+        }
+        if let Some(r) = &self.ratio_meta {
+            metadata.push(("scale_ratio", r.clone()));
+        }
+        let proto = pb::ModelProto {
+            ir_version: 8,
+            opset_import: vec![pb::OperatorSetIdProto {
+                domain: String::new(),
+                version: 17,
+            }],
+            producer_name: "ship-edge-tests".into(),
+            graph: Some(graph),
+            metadata_props: metadata
+                .into_iter()
+                .map(|(k, v)| pb::StringStringEntryProto {
+                    key: k.into(),
+                    value: v,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        std::fs::write(path.as_ref(), proto.encode_to_vec()).unwrap();
+        path.as_ref().to_path_buf()
+    }
+}

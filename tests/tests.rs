@@ -17,3 +17,4 @@ mod baselines;
 mod eval_cli;
 mod metrics_ivif;
 mod metrics_pan;
+mod pansharpen_model;

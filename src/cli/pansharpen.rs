@@ -1,4 +1,4 @@
-//! `ship-edge pansharpen`: pan-sharpen one MS + PAN pair with a classical method.
+//! `ship-edge pansharpen`: pan-sharpen one MS + PAN pair with a classical method or a model.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +9,7 @@ use ship_edge::baselines::pan::{PanMethod, pansharpen};
 use ship_edge::dsp::Image;
 use ship_edge::imaging::multiband::{load_cube, save_cube, storage_bits};
 use ship_edge::imaging::{self, Limits};
+use ship_edge::model::PanModel;
 use ship_edge::pansharpen::{Sensor, wald};
 
 /// Arguments of `ship-edge pansharpen`.
@@ -23,10 +24,18 @@ pub struct Args {
     /// Panchromatic image (one band), RATIO times the MS size on both axes.
     #[arg(long, value_name = "PAN.tif")]
     pan: PathBuf,
-    /// Classical method: exp, brovey, gihs, gsa, mtf-glp, mtf-glp-hpm or sfim. Required:
-    /// model-based pan-sharpening is not supported by this runtime yet.
-    #[arg(long, value_name = "NAME")]
-    method: String,
+    /// Classical method: exp, brovey, gihs, gsa, mtf-glp, mtf-glp-hpm or sfim.
+    #[arg(
+        long,
+        value_name = "NAME",
+        required_unless_present = "model",
+        conflicts_with = "model"
+    )]
+    method: Option<String>,
+    /// Pan-sharpening ONNX model (metadata task = pansharpen; its bands and ratio must match the
+    /// images). Samples are scaled by 1/255 (8-bit data) or 1/65535 (16-bit) into the model.
+    #[arg(long, value_name = "M")]
+    model: Option<PathBuf>,
     /// Output multiband TIFF (.tif/.tiff), PAN size; 8-bit when every MS value fits 0-255,
     /// else 16-bit; values rounded and clamped.
     #[arg(short, long, value_name = "OUT.tif")]
@@ -48,7 +57,7 @@ pub struct Args {
 /// Runs `ship-edge pansharpen`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Cheap checks first: a typo must not cost a decode.
-    let method: PanMethod = args.method.parse()?;
+    let method: Option<PanMethod> = args.method.as_deref().map(str::parse).transpose()?;
     let sensor = Sensor::from_name(&args.sensor).with_context(|| {
         format!(
             "unknown --sensor {:?}: use qb, ikonos, geoeye1, wv2, wv3, wv4, gf2, landsat7 or other",
@@ -62,6 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.output.display()
         );
     }
+    let model = args.model.as_deref().map(PanModel::load).transpose()?;
     let limits = Limits::default();
     let ms = load_cube(&args.ms, &limits)?;
     let pan_cube = load_cube(&args.pan, &limits)?;
@@ -75,9 +85,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let pan: Image = pan_cube.index_axis_move(ndarray::Axis(0), 0);
     let (bands, mh, mw) = ms.dim();
     let (ph, pw) = pan.dim();
-    let ratio = match args.ratio {
-        Some(r) => usize::from(r),
-        None => {
+    if let Some(m) = &model
+        && m.bands() != bands
+    {
+        bail!(
+            "{}: the MS has {bands} bands, the model {} takes {}",
+            args.ms.display(),
+            m.path().display(),
+            m.bands()
+        );
+    }
+    let ratio = match (args.ratio, &model) {
+        (Some(r), Some(m)) if usize::from(r) != m.ratio() => bail!(
+            "--ratio {r} differs from the model's ratio {} ({})",
+            m.ratio(),
+            m.path().display()
+        ),
+        (_, Some(m)) => m.ratio(),
+        (Some(r), None) => usize::from(r),
+        (None, None) => {
             if mh == 0
                 || mw == 0
                 || !ph.is_multiple_of(mh)
@@ -117,19 +143,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (ms, pan)
     };
     let (ph, pw) = pan.dim();
-    let fused = pansharpen(method, &ms, &pan, ratio, &sensor).with_context(|| {
+    let context = || {
         format!(
             "pan-sharpening {} with {}",
             args.ms.display(),
             args.pan.display()
         )
-    })?;
+    };
+    let (fused, by) = match (&model, method) {
+        (Some(m), _) => {
+            let max_dn = if bits <= 8 { 255.0 } else { 65535.0 };
+            let fused = m.sharpen(&ms, &pan, max_dn).with_context(context)?;
+            (fused, format!("model {}", m.path().display()))
+        }
+        (None, Some(method)) => (
+            pansharpen(method, &ms, &pan, ratio, &sensor).with_context(context)?,
+            method.name().to_string(),
+        ),
+        (None, None) => bail!("pass --method NAME or --model FILE"),
+    };
     let elapsed = start.elapsed();
     save_cube(&args.output, &fused, bits)?;
     println!(
-        "{}: {pw}x{ph} with {bands} bands ({bits}-bit), {}{} with ratio {ratio}, sensor {}, in {} ms",
+        "{}: {pw}x{ph} with {bands} bands ({bits}-bit), {by}{} with ratio {ratio}, sensor {}, in {} ms",
         args.output.display(),
-        method.name(),
         if args.wald {
             " on the Wald-degraded pair"
         } else {

@@ -11,6 +11,7 @@ mod cost;
 mod info;
 mod ivif;
 pub mod meta;
+mod pan;
 mod plan;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ pub use contract::{Task, UnknownTask};
 pub use cost::PlanCost;
 pub use info::{Dim, ElemType, ModelInfo, TensorInfo};
 pub use ivif::{IvifModel, IvifSession};
+pub use pan::PanModel;
 
 /// A boxed error from tract or prost, kept as the `source` of a [`ModelError`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -121,6 +123,26 @@ pub enum ModelError {
         tensor: String,
         /// The expected type and shape.
         expected: &'static str,
+    },
+    /// A `metadata_props` entry the task needs is missing or malformed.
+    #[error("{}: metadata `{key}` is {found}, expected {expected}", path.display())]
+    BadMetadata {
+        /// The model file.
+        path: PathBuf,
+        /// The entry.
+        key: &'static str,
+        /// Its value (or `missing`).
+        found: String,
+        /// What it should hold.
+        expected: &'static str,
+    },
+    /// The images do not fit the model (band count, size ratio).
+    #[error("{}: {reason}", path.display())]
+    Mismatch {
+        /// The model file.
+        path: PathBuf,
+        /// What does not fit, with both values.
+        reason: String,
     },
     /// The model records a fixed input size and the image has another.
     #[error(

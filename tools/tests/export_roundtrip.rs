@@ -213,11 +213,10 @@ fn a_file_that_is_not_a_checkpoint_is_a_clear_error() {
 
 /// Max |candle − tract| of a pan-sharpening network on a crop of the Landsat-7 sample: the MS
 /// `w x h` (bands `0..bands`), the PAN `ratio` times larger; the exported graph upsamples the MS
-/// itself, candle gets it from `upsample_linear`.
+/// itself, candle gets it from `upsample_linear`; the runtime side is `PanModel`.
 fn pan_roundtrip_error(cfg: &ShipConfig, w: usize, h: usize, ops: OpSet) -> f32 {
     use ship_edge::imaging::multiband::load_cube;
     use ship_edge::pansharpen::upsample::upsample_linear;
-    use tract_onnx::prelude::*;
 
     let (bands, ratio) = (cfg.task.bands(), cfg.task.ratio());
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/landsat7");
@@ -246,8 +245,8 @@ fn pan_roundtrip_error(cfg: &ShipConfig, w: usize, h: usize, ops: OpSet) -> f32 
         .chunks(w * h)
         .flat_map(|plane| upsample_linear(plane, w, h, ratio))
         .collect();
-    let up = candle_core::Tensor::from_vec(ms_up, (1, bands, hh, ww), &Device::Cpu).unwrap();
-    let p = candle_core::Tensor::from_vec(pan_crop.clone(), (1, 1, hh, ww), &Device::Cpu).unwrap();
+    let up = Tensor::from_vec(ms_up, (1, bands, hh, ww), &Device::Cpu).unwrap();
+    let p = Tensor::from_vec(pan_crop.clone(), (1, 1, hh, ww), &Device::Cpu).unwrap();
     let ours = net
         .forward(&up, &p)
         .unwrap()
@@ -256,35 +255,10 @@ fn pan_roundtrip_error(cfg: &ShipConfig, w: usize, h: usize, ops: OpSet) -> f32 
         .to_vec1::<f32>()
         .unwrap();
 
-    let model = ship_edge::ops::onnx()
-        .model_for_path(&onnx)
-        .unwrap()
-        .with_input_fact(0, f32::fact([1, bands, h, w]).into())
-        .unwrap()
-        .with_input_fact(1, f32::fact([1, 1, hh, ww]).into())
-        .unwrap()
-        .into_optimized()
-        .unwrap()
-        .into_runnable()
-        .unwrap();
-    let inputs = tvec![
-        tract_ndarray::Array4::from_shape_vec((1, bands, h, w), ms_crop)
-            .unwrap()
-            .into_tensor()
-            .into(),
-        tract_ndarray::Array4::from_shape_vec((1, 1, hh, ww), pan_crop)
-            .unwrap()
-            .into_tensor()
-            .into(),
-    ];
-    let out = model.run(inputs).unwrap();
-    assert_eq!(out[0].shape(), &[1, bands, hh, ww]);
-    let tract: Vec<f32> = out[0]
-        .to_plain_array_view::<f32>()
-        .unwrap()
-        .iter()
-        .copied()
-        .collect();
+    let model = ship_edge::model::PanModel::load(&onnx).unwrap();
+    assert_eq!((model.bands(), model.ratio()), (bands, ratio));
+    let tract = model.run(&ms_crop, &pan_crop, w, h).unwrap();
+    assert_eq!(tract.len(), bands * hh * ww);
     ours.iter()
         .zip(&tract)
         .fold(0f32, |m, (a, b)| m.max((a - b).abs()))
