@@ -100,3 +100,53 @@ fn models_that_do_not_fit_the_images_are_refused() {
     assert!(e.contains("cannot be used with"), "{e}");
     assert!(!dir.join("out.tif").exists());
 }
+
+#[test]
+fn georeferencing_is_carried_to_the_output() {
+    use ship_edge::imaging::geotiff::GeoTags;
+    use ship_edge::imaging::multiband::save_cube_geo;
+
+    let dir = Dir::new("pan-geotiff");
+    let (ms, pan) = landsat();
+    let crop = |path: &Path, size: usize| {
+        let c = load_cube(path, &Limits::default()).unwrap();
+        c.slice(ndarray::s![.., ..size, ..size]).to_owned()
+    };
+    // A UTM zone 13N georeferencing, 30 m MS pixels (the Landsat-7 scene's grid).
+    let utm = GeoTags {
+        pixel_scale: Some(vec![30.0, 30.0, 0.0]),
+        tiepoints: Some(vec![0.0, 0.0, 0.0, 512_415.0, 4_421_685.0, 0.0]),
+        geo_keys: Some(vec![
+            1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, 32613,
+        ]),
+        geo_ascii: Some("WGS 84 / UTM zone 13N|".into()),
+        nodata: Some("0".into()),
+        ..GeoTags::default()
+    };
+    let ms_geo = dir.join("ms.tif");
+    save_cube_geo(&ms_geo, &crop(&ms, 32), 8, &utm).unwrap();
+    let pan_plain = dir.join("pan.tif");
+    save_cube_geo(&pan_plain, &crop(&pan, 64), 8, &GeoTags::default()).unwrap();
+    let run = |pan: &Path, out: &str, wald: bool| {
+        let mut cmd = dir.command();
+        cmd.args(["pansharpen", "--method", "exp", "-o", out])
+            .arg_pair("--ms", &ms_geo)
+            .arg_pair("--pan", pan);
+        if wald {
+            cmd.args(["--wald"]);
+        }
+        let stdout = cmd.stdout();
+        assert!(stdout.contains("georeferenced"), "{stdout}");
+        GeoTags::read(&dir.join(out)).unwrap()
+    };
+    // Only the MS is georeferenced: the output gets its grid refined to the PAN's 15 m.
+    let refined = run(&pan_plain, "a.tif", false);
+    assert_eq!(refined, utm.refined(2));
+    assert_eq!(refined.pixel_scale, Some(vec![15.0, 15.0, 0.0]));
+    // A georeferenced PAN is the output's grid as it is; --wald outputs lie on the MS grid.
+    let pan_utm = utm.refined(2);
+    let pan_geo = dir.join("pan_geo.tif");
+    save_cube_geo(&pan_geo, &crop(&pan, 64), 8, &pan_utm).unwrap();
+    assert_eq!(run(&pan_geo, "b.tif", false), pan_utm);
+    assert_eq!(run(&pan_geo, "c.tif", true), utm);
+}

@@ -7,7 +7,8 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use ship_edge::baselines::pan::{PanMethod, pansharpen};
 use ship_edge::dsp::Image;
-use ship_edge::imaging::multiband::{load_cube, save_cube, storage_bits};
+use ship_edge::imaging::geotiff::GeoTags;
+use ship_edge::imaging::multiband::{load_cube, save_cube_geo, storage_bits};
 use ship_edge::imaging::{self, Limits};
 use ship_edge::model::PanModel;
 use ship_edge::pansharpen::{Sensor, wald};
@@ -163,10 +164,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (None, None) => bail!("pass --method NAME or --model FILE"),
     };
     let elapsed = start.elapsed();
-    save_cube(&args.output, &fused, bits)?;
+    // The output lies on the PAN grid (the MS grid with --wald): keep the inputs'
+    // georeferencing, from the PAN, else from the MS refined by the ratio.
+    let (ms_geo, pan_geo) = (GeoTags::read(&args.ms)?, GeoTags::read(&args.pan)?);
+    let geo = match (args.wald, pan_geo.is_empty()) {
+        (true, _) => ms_geo,
+        (false, false) => pan_geo,
+        (false, true) => ms_geo.refined(ratio),
+    };
+    save_cube_geo(&args.output, &fused, bits, &geo)?;
     println!(
-        "{}: {pw}x{ph} with {bands} bands ({bits}-bit), {by}{} with ratio {ratio}, sensor {}, in {} ms",
+        "{}: {pw}x{ph} with {bands} bands ({bits}-bit{}), {by}{} with ratio {ratio}, sensor {}, in {} ms",
         args.output.display(),
+        if geo.is_empty() {
+            ""
+        } else {
+            ", georeferenced"
+        },
         if args.wald {
             " on the Wald-degraded pair"
         } else {

@@ -4,6 +4,7 @@
 
 pub mod agc;
 pub mod color;
+pub mod geotiff;
 pub mod io;
 pub mod multiband;
 pub mod npy;

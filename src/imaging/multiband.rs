@@ -21,6 +21,7 @@ use tiff::decoder::{Decoder, DecodingResult};
 use tiff::encoder::{Compression, DeflateLevel, TiffEncoder, colortype};
 use tiff::tags::{ExtraSamples, Tag};
 
+use super::geotiff::GeoTags;
 use super::io::{DecodeError, EncodeError, OutputFormat, check_dir, write_atomic};
 use super::{BitDepth, Limits};
 use crate::dsp::Cube;
@@ -204,6 +205,11 @@ pub fn quantize_sample(v: f64, bits: u8) -> f64 {
 /// to `0..=2^bits − 1` (NaN → 0); the file name must end in `.tif`/`.tiff`. The file is written
 /// to a temporary file in the target directory and renamed into place.
 pub fn save_cube(path: &Path, cube: &Cube, bits: u8) -> Result<(), EncodeError> {
+    save_cube_geo(path, cube, bits, &GeoTags::default())
+}
+
+/// [`save_cube`] with GeoTIFF georeferencing tags (a GeoTIFF when `geo` is not empty).
+pub fn save_cube_geo(path: &Path, cube: &Cube, bits: u8, geo: &GeoTags) -> Result<(), EncodeError> {
     let format = OutputFormat::from_path(path)?;
     if format != OutputFormat::Tiff {
         return Err(EncodeError::Encode {
@@ -262,6 +268,8 @@ pub fn save_cube(path: &Path, cube: &Cube, bits: u8) -> Result<(), EncodeError> 
                 img.extra_samples(&extra)
                     .map_err(|e| encode_error(path, e))?;
             }
+            geo.write(img.encoder())
+                .map_err(|e| encode_error(path, e))?;
             img.write_data(&data)
         } else {
             let data: Vec<u16> = samples.iter().map(|&v| v as u16).collect();
@@ -272,6 +280,8 @@ pub fn save_cube(path: &Path, cube: &Cube, bits: u8) -> Result<(), EncodeError> 
                 img.extra_samples(&extra)
                     .map_err(|e| encode_error(path, e))?;
             }
+            geo.write(img.encoder())
+                .map_err(|e| encode_error(path, e))?;
             img.write_data(&data)
         };
         result.map_err(|e| encode_error(path, e))
