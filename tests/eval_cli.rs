@@ -353,12 +353,42 @@ fn pan_eval_reduced_and_full_on_landsat7() {
             "{m}: QNR = (1-D_lambda)(1-D_s)"
         );
     }
-    // Pan models do not run here yet: a clear error, not a silent skip.
+    // A pan-sharpening model runs like a baseline on the same (degraded or original) pair: the
+    // bilinear-upsampling contract model is plain interpolation, as EXP is.
+    let up = crate::models::PanLinearModel::new(6, 2, 0.0).write(dir.join("up.onnx"));
+    let model_run = |protocol: &str| {
+        dir.command()
+            .args([
+                "eval",
+                "--protocol",
+                protocol,
+                "--sensor",
+                "landsat7",
+                "--method",
+                "exp",
+            ])
+            .arg_pair("--model", format!("bilinear={}", up.display()))
+            .arg_pair("--ms", root.join("ms"))
+            .arg_pair("--pan", root.join("pan"))
+            .arg_pair("--json", format!("m_{protocol}.json"))
+            .stdout();
+        read_json(&dir.join(format!("m_{protocol}.json")))
+    };
+    let (reduced, full) = (model_run("reduced"), model_run("full"));
+    let (ours, exp) = (
+        mean(&reduced, "bilinear", "ERGAS"),
+        mean(&reduced, "exp", "ERGAS"),
+    );
+    assert!(
+        (ours - exp).abs() < 0.25 * exp,
+        "ERGAS bilinear {ours} vs exp {exp}"
+    );
+    assert!(mean(&full, "bilinear", "D_lambda") < 2e-2);
     let err = dir
         .command()
-        .args(["eval", "--model", "m.onnx"])
+        .args(["eval", "--model", "missing.onnx"])
         .arg_pair("--ms", root.join("ms"))
         .arg_pair("--pan", root.join("pan"))
         .fails_with(1);
-    assert!(err.contains("--fused"), "{err}");
+    assert!(err.contains("missing.onnx"), "{err}");
 }

@@ -13,6 +13,7 @@ use ship_edge::eval::{Report, best_index, format_value, metric_columns};
 use ship_edge::imaging::{Limits, io};
 use ship_edge::metrics::Better;
 use ship_edge::metrics::ivif::Convention;
+use ship_edge::model::PanModel;
 use ship_edge::pansharpen::Sensor;
 use ship_edge::{FuseOptions, Fuser};
 
@@ -42,7 +43,8 @@ pub struct Args {
     /// Pan-sharpening: exp, brovey, gihs, gsa, mtf-glp, mtf-glp-hpm, sfim.
     #[arg(long = "method", value_name = "NAME")]
     methods: Vec<String>,
-    /// An IVIF ONNX model to run and score (repeatable), as FILE or NAME=FILE.
+    /// An ONNX model to run and score (repeatable), as FILE or NAME=FILE: an IVIF model with
+    /// --ir/--vis, a pan-sharpening model with --ms/--pan.
     #[arg(long = "model", value_name = "[NAME=]FILE")]
     models: Vec<String>,
     /// Images fused elsewhere, one per pair with the same file stem (repeatable), as NAME=DIR.
@@ -161,11 +163,6 @@ fn run_ivif(args: &Args, ir: &Path, vis: &Path) -> anyhow::Result<Report> {
 }
 
 fn run_pan(args: &Args, ms: &Path, pan: &Path) -> anyhow::Result<Report> {
-    if !args.models.is_empty() {
-        bail!(
-            "--model runs infrared-visible models only; pan-sharpening models are not supported by this runtime yet: score their outputs with --fused NAME=DIR"
-        );
-    }
     if args.convention != "default" {
         bail!(
             "--convention applies to infrared-visible metrics; pan-sharpening follows the Vivone toolbox"
@@ -181,6 +178,14 @@ fn run_pan(args: &Args, ms: &Path, pan: &Path) -> anyhow::Result<Report> {
     for m in &args.methods {
         let method: PanMethod = m.parse()?;
         sources.push(PanSource::Baseline(method));
+    }
+    for spec in &args.models {
+        let (name, path) = model_spec(spec);
+        let model = PanModel::load(&path).with_context(|| format!("loading --model {spec}"))?;
+        sources.push(PanSource::Model {
+            name,
+            model: Box::new(model),
+        });
     }
     for spec in &args.fused {
         let (name, dir) = named_dir(spec)?;

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use ship_edge::baselines::pan::{PanMethod, pansharpen};
 use ship_edge::dsp::Image;
 use ship_edge::imaging::geotiff::GeoTags;
-use ship_edge::imaging::multiband::{load_cube, save_cube_geo, storage_bits};
+use ship_edge::imaging::multiband::{load_cube, max_dn, save_cube_geo, storage_bits};
 use ship_edge::imaging::{self, Limits};
 use ship_edge::model::PanModel;
 use ship_edge::pansharpen::{Sensor, wald};
@@ -153,8 +153,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let (fused, by) = match (&model, method) {
         (Some(m), _) => {
-            let max_dn = if bits <= 8 { 255.0 } else { 65535.0 };
-            let fused = m.sharpen(&ms, &pan, max_dn).with_context(context)?;
+            let fused = m.sharpen(&ms, &pan, max_dn(bits)).with_context(context)?;
             (fused, format!("model {}", m.path().display()))
         }
         (None, Some(method)) => (

@@ -9,7 +9,9 @@
 //! - `full`: each method runs on the original pair; the result (PAN size) is scored without
 //!   a reference by D_λ, D_s and QNR.
 //!
-//! Baseline outputs are scored as `ship-edge pansharpen` would store them: rounded and clamped
+//! A model ([`PanSource::Model`]) runs like a baseline, on the same (degraded or original) pair.
+//!
+//! Baseline and model outputs are scored as `ship-edge pansharpen` would store them: rounded and clamped
 //! to the MS file's bit depth (8-bit when every MS value fits 0–255, else 16-bit). Ratio-based
 //! methods (Brovey, SFIM, MTF-GLP-HPM) can produce huge values where the low-pass PAN nears
 //! zero; a file cannot hold those, and the toolbox's own demos clip them too. Fused directories
@@ -24,8 +26,9 @@ use super::{EvalError, Progress, Report, check_sources, fused_file_lists, score_
 use crate::baselines::pan::{PanMethod, pansharpen};
 use crate::dsp::{Cube, Image};
 use crate::imaging::Limits;
-use crate::imaging::multiband::{load_cube, quantize_sample, storage_bits};
+use crate::imaging::multiband::{load_cube, max_dn, quantize_sample, storage_bits};
 use crate::metrics::pan::{self as metrics, PanMetric, ReducedOptions};
+use crate::model::PanModel;
 use crate::pansharpen::{Sensor, wald};
 
 /// Resolution protocol of a pan-sharpening evaluation.
@@ -68,6 +71,13 @@ impl Protocol {
 pub enum PanSource {
     /// A classical baseline, run here.
     Baseline(PanMethod),
+    /// A pan-sharpening model, run here (inputs scaled by the MS file's largest DN).
+    Model {
+        /// The name in the report.
+        name: String,
+        /// The model.
+        model: Box<PanModel>,
+    },
     /// Results computed elsewhere, one multiband TIFF per pair, by stem.
     Fused {
         /// The name in the report.
@@ -82,7 +92,7 @@ impl PanSource {
     pub fn name(&self) -> &str {
         match self {
             PanSource::Baseline(m) => m.name(),
-            PanSource::Fused { name, .. } => name,
+            PanSource::Model { name, .. } | PanSource::Fused { name, .. } => name,
         }
     }
 }
@@ -115,13 +125,13 @@ impl PanEval {
     pub fn run(&self, progress: Progress<'_>) -> Result<Report, EvalError> {
         check_sources(
             self.sources.iter().map(PanSource::name),
-            "--method or --fused",
+            "--method, --model or --fused",
         )?;
         let pairs = pair_dirs(&[&self.ms_dir, &self.pan_dir])?;
         let fused = fused_file_lists(
             self.sources.iter().map(|s| match s {
                 PanSource::Fused { dir, .. } => Some(dir.as_path()),
-                PanSource::Baseline(_) => None,
+                PanSource::Baseline(_) | PanSource::Model { .. } => None,
             }),
             &pairs,
         )?;
@@ -188,6 +198,18 @@ impl PanEval {
                 PanSource::Baseline(m) => pansharpen(*m, &ms_in, &pan_in, ratio, &self.sensor)
                     .map_err(|e| method_err(m.name(), &e))?
                     .mapv(|v| quantize_sample(v, bits)),
+                PanSource::Model { name, model } => {
+                    if model.ratio() != ratio {
+                        return Err(method_err(
+                            name,
+                            &format!("the model's ratio is {}, the pair's {ratio}", model.ratio()),
+                        ));
+                    }
+                    model
+                        .sharpen(&ms_in, &pan_in, max_dn(bits))
+                        .map_err(|e| method_err(name, &e))?
+                        .mapv(|v| quantize_sample(v, bits))
+                }
                 PanSource::Fused { .. } => {
                     let path = &files.as_ref().expect("fused sources have files")[i];
                     let cube = load_cube(path, &self.limits)?;

@@ -191,9 +191,15 @@ pub fn storage_bits(cube: &Cube) -> u8 {
     }
 }
 
+/// The largest DN of a `bits`-bit file (255 or 65535): what a pan-sharpening model's `[0, 1]`
+/// range maps to.
+pub fn max_dn(bits: u8) -> f64 {
+    if bits <= 8 { 255.0 } else { 65535.0 }
+}
+
 /// One sample as a `bits`-bit file stores it: rounded, clamped to `0..=2^bits − 1`, NaN → 0.
 pub fn quantize_sample(v: f64, bits: u8) -> f64 {
-    let max = if bits == 8 { 255.0 } else { 65535.0 };
+    let max = max_dn(bits);
     if v.is_nan() {
         0.0
     } else {
