@@ -181,7 +181,12 @@ fn run_pan(args: &Args, ms: &Path, pan: &Path) -> anyhow::Result<Report> {
     }
     for spec in &args.models {
         let (name, path) = model_spec(spec);
-        let model = PanModel::load(&path).with_context(|| format!("loading --model {spec}"))?;
+        let threads = args
+            .threads
+            .map_or_else(|| FuseOptions::default().threads, usize::from);
+        let model = PanModel::load(&path)
+            .with_context(|| format!("loading --model {spec}"))?
+            .with_threads(threads);
         sources.push(PanSource::Model {
             name,
             model: Box::new(model),

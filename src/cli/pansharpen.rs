@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use ship_edge::FuseOptions;
 use ship_edge::baselines::pan::{PanMethod, pansharpen};
 use ship_edge::dsp::Image;
 use ship_edge::imaging::geotiff::GeoTags;
@@ -48,6 +49,9 @@ pub struct Args {
     /// landsat7 or other.
     #[arg(long, value_name = "NAME", default_value = "other")]
     sensor: String,
+    /// Inference threads for --model (default: all available cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..), requires = "model")]
+    threads: Option<u16>,
     /// Reduced-resolution run (Wald's protocol): degrade MS and PAN by the ratio with the
     /// sensor's MTF filters first and fuse the degraded pair; the output has the MS size and is
     /// scored against the original MS (what `eval --protocol reduced --fused` expects).
@@ -72,7 +76,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.output.display()
         );
     }
-    let model = args.model.as_deref().map(PanModel::load).transpose()?;
+    let threads = args
+        .threads
+        .map_or_else(|| FuseOptions::default().threads, usize::from);
+    let model = args
+        .model
+        .as_deref()
+        .map(|m| PanModel::load(m).map(|m| m.with_threads(threads)))
+        .transpose()?;
     let limits = Limits::default();
     let ms = load_cube(&args.ms, &limits)?;
     let pan_cube = load_cube(&args.pan, &limits)?;

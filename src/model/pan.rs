@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use tract_linalg::multithread::{Executor, multithread_tract_scope};
 use tract_onnx::prelude::*;
 
 use super::contract::Task;
@@ -30,9 +31,21 @@ pub struct PanModel {
     bands: usize,
     ratio: usize,
     plans: PlanCache,
+    executor: Executor,
 }
 
 impl PanModel {
+    /// Runs tract's kernels on `threads` worker threads (1 or 0: the calling thread only, the
+    /// default of [`load`](PanModel::load)).
+    pub fn with_threads(mut self, threads: usize) -> PanModel {
+        self.executor = if threads > 1 {
+            Executor::multithread_with_name(threads, "ship-edge-pan")
+        } else {
+            Executor::SingleThread
+        };
+        self
+    }
+
     /// Loads the model at `path` and checks the contract: `task = pansharpen`, `bands` and
     /// `scale_ratio` metadata (>= 1 and >= 2) that agree with the declared input shapes, inputs
     /// `ms` and `pan`, output `fused`.
@@ -108,6 +121,7 @@ impl PanModel {
             bands,
             ratio,
             plans: PlanCache::default(),
+            executor: Executor::SingleThread,
         })
     }
 
@@ -190,9 +204,9 @@ impl PanModel {
                 .map_err(run_err)?
                 .into_tvalue(),
         );
-        let outputs = plan
-            .run(slots.into_iter().flatten().collect())
-            .map_err(run_err)?;
+        let inputs = slots.into_iter().flatten().collect();
+        let outputs =
+            multithread_tract_scope(self.executor.clone(), || plan.run(inputs)).map_err(run_err)?;
         let shape = [1, b, ph, pw];
         let fused = outputs
             .get(self.fused_ix)

@@ -259,6 +259,16 @@ fn pan_roundtrip_error(cfg: &ShipConfig, w: usize, h: usize, ops: OpSet) -> f32 
     assert_eq!((model.bands(), model.ratio()), (bands, ratio));
     let tract = model.run(&ms_crop, &pan_crop, w, h).unwrap();
     assert_eq!(tract.len(), bands * hh * ww);
+    // Threads split tract's kernels, not the arithmetic: the same result.
+    let two = ship_edge::model::PanModel::load(&onnx)
+        .unwrap()
+        .with_threads(2);
+    let threaded = two.run(&ms_crop, &pan_crop, w, h).unwrap();
+    let spread = tract
+        .iter()
+        .zip(&threaded)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(spread < 1e-6, "1 vs 2 threads: {spread:e}");
     ours.iter()
         .zip(&tract)
         .fold(0f32, |m, (a, b)| m.max((a - b).abs()))
