@@ -150,3 +150,47 @@ fn georeferencing_is_carried_to_the_output() {
     assert_eq!(run(&pan_geo, "b.tif", false), pan_utm);
     assert_eq!(run(&pan_geo, "c.tif", true), utm);
 }
+
+#[test]
+fn tiled_runs_match_the_whole_scene_for_a_local_model() {
+    let dir = Dir::new("pan-tiles");
+    // Bilinear upsampling plus PAN: every output pixel depends on inputs within one PAN pixel,
+    // so blended tiles must give the whole-scene result.
+    let model = PanLinearModel::new(6, 2, 0.3).write(dir.join("m.onnx"));
+    let (ms, pan) = landsat();
+    let run = |out: &str, extra: &[&str]| {
+        dir.command()
+            .args(["pansharpen", "-o", out])
+            .arg_pair("--model", &model)
+            .arg_pair("--ms", &ms)
+            .arg_pair("--pan", &pan)
+            .args(extra)
+            .stdout();
+        load_cube(&dir.join(out), &Limits::default()).unwrap()
+    };
+    let whole = run("whole.tif", &[]);
+    let tiled = run("tiled.tif", &["--tile", "100", "--overlap", "8"]);
+    let worst = whole
+        .iter()
+        .zip(&tiled)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(worst <= 1.0, "tiled vs whole: {worst} DN");
+    let e = dir
+        .command()
+        .args([
+            "pansharpen",
+            "-o",
+            "bad.tif",
+            "--tile",
+            "100",
+            "--overlap",
+            "2",
+        ])
+        .arg_pair("--model", &model)
+        .arg_pair("--ms", &ms)
+        .arg_pair("--pan", &pan)
+        .fails_with(1);
+    assert!(e.contains("overlap of 3 to 49"), "{e}");
+    assert!(!dir.join("bad.tif").exists());
+}

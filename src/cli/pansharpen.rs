@@ -14,6 +14,12 @@ use ship_edge::imaging::{self, Limits};
 use ship_edge::model::PanModel;
 use ship_edge::pansharpen::{Sensor, wald};
 
+/// MS pixels above which `--model` runs in tiles by default (a 1024x1024 MS at ratio 4 needs
+/// about 2 GB of activations for the `pan-edge` network).
+const AUTO_TILE_ABOVE: usize = 1024 * 1024;
+/// Default tile size (MS pixels) above [`AUTO_TILE_ABOVE`].
+const AUTO_TILE: usize = 512;
+
 /// Arguments of `ship-edge pansharpen`.
 #[derive(Debug, clap::Args)]
 #[command(
@@ -49,6 +55,13 @@ pub struct Args {
     /// landsat7 or other.
     #[arg(long, value_name = "NAME", default_value = "other")]
     sensor: String,
+    /// Run --model in tiles of N x N MS pixels blended over --overlap pixels (bounded memory for
+    /// large scenes). Default: the whole scene up to 1024x1024 MS pixels, 512 tiles above.
+    #[arg(long, value_name = "N", requires = "model", value_parser = clap::value_parser!(u32).range(8..))]
+    tile: Option<u32>,
+    /// Overlap of --model tiles, in MS pixels (3 to half a tile).
+    #[arg(long, value_name = "N", default_value_t = 16, requires = "model")]
+    overlap: u32,
     /// Inference threads for --model (default: all available cores).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..), requires = "model")]
     threads: Option<u16>,
@@ -164,7 +177,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let (fused, by) = match (&model, method) {
         (Some(m), _) => {
-            let fused = m.sharpen(&ms, &pan, max_dn(bits)).with_context(context)?;
+            let (_, h, w) = ms.dim();
+            let tile = match args.tile {
+                Some(t) => t as usize,
+                None if h * w > AUTO_TILE_ABOVE => AUTO_TILE,
+                None => h.max(w),
+            };
+            let fused = m
+                .sharpen_tiled(&ms, &pan, max_dn(bits), tile, args.overlap as usize)
+                .with_context(context)?;
             (fused, format!("model {}", m.path().display()))
         }
         (None, Some(method)) => (

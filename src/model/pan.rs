@@ -251,6 +251,68 @@ impl PanModel {
         .expect("the output has the checked shape"))
     }
 
+    /// [`sharpen`](PanModel::sharpen) in overlapping tiles of `tile` x `tile` MS pixels,
+    /// blended across `overlap` MS pixels ([`crate::pansharpen::tiles`]): bounded memory for
+    /// any scene size. A scene no larger than one tile is run whole.
+    pub fn sharpen_tiled(
+        &self,
+        ms: &Cube,
+        pan: &Image,
+        max_dn: f64,
+        tile: usize,
+        overlap: usize,
+    ) -> Result<Cube, ModelError> {
+        use crate::pansharpen::tiles::{MIN_OVERLAP, spans, weights};
+        use ndarray::s;
+
+        let (b, h, w) = ms.dim();
+        let (ph, pw) = pan.dim();
+        self.check_inputs(b, (w, h), (pw, ph))?;
+        if h <= tile && w <= tile {
+            return self.sharpen(ms, pan, max_dn);
+        }
+        if overlap < MIN_OVERLAP || 2 * overlap >= tile {
+            return Err(ModelError::Mismatch {
+                path: self.path().to_path_buf(),
+                reason: format!(
+                    "tiles of {tile} MS pixels need an overlap of {MIN_OVERLAP} to {} pixels, not {overlap}",
+                    tile.div_ceil(2) - 1
+                ),
+            });
+        }
+        let r = self.ratio;
+        let mut acc = Cube::zeros((b, ph, pw));
+        let mut total = Image::zeros((ph, pw));
+        let (rows, cols) = (spans(h, tile, overlap), spans(w, tile, overlap));
+        for ys in &rows {
+            let wy = weights(ys, h, r, overlap);
+            for xs in &cols {
+                let wx = weights(xs, w, r, overlap);
+                let ms_tile = ms.slice(s![.., ys.clone(), xs.clone()]).to_owned();
+                let (py, px) = (ys.start * r..ys.end * r, xs.start * r..xs.end * r);
+                let pan_tile = pan.slice(s![py.clone(), px.clone()]).to_owned();
+                let out = self.sharpen(&ms_tile, &pan_tile, max_dn)?;
+                for (i, &fy) in wy.iter().enumerate() {
+                    for (j, &fx) in wx.iter().enumerate() {
+                        let weight = f64::from(fy * fx);
+                        if weight == 0.0 {
+                            continue;
+                        }
+                        total[[py.start + i, px.start + j]] += weight;
+                        for band in 0..b {
+                            acc[[band, py.start + i, px.start + j]] += weight * out[[band, i, j]];
+                        }
+                    }
+                }
+            }
+        }
+        for band in 0..b {
+            let mut plane = acc.index_axis_mut(ndarray::Axis(0), band);
+            plane /= &total;
+        }
+        Ok(acc)
+    }
+
     /// The optimised plan for an MS of `w` x `h`, built on first use.
     fn plan(&self, w: usize, h: usize) -> Result<Arc<TypedRunnableModel>, ModelError> {
         self.plans.get_or_build((w, h), || {

@@ -2,7 +2,8 @@
 //! classical baselines ([`crate::baselines::pan`]): sensor MTF tables ([`Sensor`]), the
 //! MTF-matched filters of Vivone's toolbox ([`mtf`]), the toolbox's 23-tap interpolator
 //! ([`interp23tap`]), MATLAB `imresize` ([`resize`]), Wald's degradation protocol ([`wald`]) and the
-//! bilinear MS upsampling inside pan-sharpening models ([`upsample`]).
+//! bilinear MS upsampling inside pan-sharpening models ([`upsample`]) and the tiling of large
+//! scenes for them ([`tiles`]).
 //!
 //! Conventions (`shared/notes/METRICS.md` §4.1): a multispectral image is a [`Cube`] indexed
 //! `[band, row, col]` in digital numbers (DN); the PAN image is an [`Image`] `ratio` times larger
@@ -11,6 +12,7 @@
 
 pub mod mtf;
 pub mod resize;
+pub mod tiles;
 pub mod upsample;
 pub mod wald;
 
