@@ -174,7 +174,7 @@ fn score_all(
     })
 }
 
-/// The image as an 8-bit file would hold it: each sample clamped to [0,1] and rounded to a
+/// The image as an 8-bit file would hold it: each sample clamped to `[0,1]` and rounded to a
 /// multiple of 1/255 (how model outputs are scored, here and in training validation).
 pub fn quantize_8bit(image: Planes) -> Planes {
     let (w, h, depth) = (image.width(), image.height(), image.bit_depth());

@@ -1,7 +1,7 @@
 //! Per-channel 2-D circular convolution of real planes with real FFTs (realfft / rustfft,
 //! both SIMD on x86_64 and aarch64): the algorithm of [`super::global_interaction`].
 //!
-//! a = irfft2(rfft2(v) · rfft2(r)) = v ⊛ r, with a[i,j] = Σ v[m,n]·r[(i−m) mod H, (j−n) mod W].
+//! a = irfft2(rfft2(v) · rfft2(r)) = v ⊛ r, with `a[i,j] = Σ v[m,n]·r[(i−m) mod H, (j−n) mod W]`.
 //! The means are taken out first and added back, v ⊛ r = (v − v̄) ⊛ (r − r̄) + HW·v̄·r̄: an f32
 //! FFT's error scales with the signal's norm, which the DC term dominates, and the LayerNorm
 //! that follows looks only at the fluctuations (the exporter's standard-op twin does the same).

@@ -45,7 +45,7 @@ pub enum Convention {
     /// skimage-0.19 SSIM with `data_range = 2`, NaN VIF-P → 1.0, no Nabf.
     Cddfuse,
     /// Linfeng-Tang/Image-Fusion 2022 MATLAB code (METRICS.md §3.2), with its uint8 saturation
-    /// in SD, VIF and the MI joint histogram, and its [0,1] scaling of SF, PSNR, MSE, Nabf.
+    /// in SD, VIF and the MI joint histogram, and its `[0,1]` scaling of SF, PSNR, MSE, Nabf.
     Tang2022,
 }
 

@@ -28,9 +28,9 @@ use crate::pansharpen::{PanError, Sensor, check_cube, check_pair, cube_size, int
 /// One pan-sharpening metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PanMetric {
-    /// Peak signal-to-noise ratio in dB, joint over bands ([G] form). Higher is better.
+    /// Peak signal-to-noise ratio in dB, joint over bands (`[G]` form). Higher is better.
     Psnr,
-    /// Mean SSIM over bands ([G]: Gaussian 11/1.5, 'valid'). Higher is better (max 1).
+    /// Mean SSIM over bands (`[G]`: Gaussian 11/1.5, 'valid'). Higher is better (max 1).
     Ssim,
     /// Spectral angle mapper in degrees. Lower is better (0 = identical directions).
     Sam,

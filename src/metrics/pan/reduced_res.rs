@@ -5,7 +5,7 @@ use ndarray::{ArrayView2, Axis};
 
 use crate::dsp::{Cube, Image, correlate_separable_valid, gaussian_taps};
 
-/// PSNR in dB, [G] form: `20·log10(peak / RMSE)` with the MSE taken jointly over all bands and
+/// PSNR in dB, `[G]` form: `20·log10(peak / RMSE)` with the MSE taken jointly over all bands and
 /// pixels. Data range: DN with `peak` its maximum (255 for 8-bit). `+∞` for identical cubes.
 pub fn psnr(fused: &Cube, reference: &Cube, peak: f64) -> f64 {
     let mse = fused
@@ -20,7 +20,7 @@ pub fn psnr(fused: &Cube, reference: &Cube, peak: f64) -> f64 {
     20.0 * (peak / mse.sqrt()).log10()
 }
 
-/// Mean over bands of Wang's SSIM ([G]): 11×11 Gaussian window σ = 1.5 (normalised),
+/// Mean over bands of Wang's SSIM (`[G]`): 11×11 Gaussian window σ = 1.5 (normalised),
 /// 'valid' positions only, `C1 = (0.01·peak)²`, `C2 = (0.03·peak)²`. Data range: DN with
 /// `peak` its maximum. Needs sides ≥ 11. 1 for identical cubes.
 pub fn ssim(fused: &Cube, reference: &Cube, peak: f64) -> f64 {

@@ -162,7 +162,7 @@ impl Graph {
         Ok(self.init_f32(hint, &dims, &data))
     }
 
-    /// Adds a candle tensor reshaped to `dims` (e.g. a per-channel vector as [1,C,1,1]).
+    /// Adds a candle tensor reshaped to `dims` (e.g. a per-channel vector as `[1,C,1,1]`).
     pub fn init_tensor_as(&mut self, hint: &str, t: &Tensor, dims: &[usize]) -> Result<String> {
         let data = t
             .flatten_all()?
@@ -287,7 +287,7 @@ impl Graph {
         self.add(&first, &correction)
     }
 
-    /// H·W of an NCHW tensor as an f32 scalar tensor of shape [1] (works with symbolic sizes).
+    /// H·W of an NCHW tensor as an f32 scalar tensor of shape `[1]` (works with symbolic sizes).
     pub fn spatial_size(&mut self, x: &str) -> String {
         let shape = self.node("Shape", &[x], vec![]);
         let idx = self.init_i64("hw", &[2, 3]);

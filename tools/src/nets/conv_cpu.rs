@@ -3,7 +3,7 @@
 //!
 //! candle 0.11's CPU convolution runs at a few GMAC/s on SHIP's 16/32-channel layers and its
 //! input gradient (`conv_transpose2d`) is slower still (notes/CANDLE.md §4). Here every product
-//! is computed in plain Rust in parallel with rayon ([`kernels`]): stride-1 convolutions by a
+//! is computed in plain Rust in parallel with rayon (`kernels`): stride-1 convolutions by a
 //! register-blocked AVX2 + FMA direct kernel where the CPU has it (forward, input gradient as
 //! the flipped-kernel convolution, weight gradient; `SHIP_TOOLS_CONV=gemm` turns it off), every
 //! other case by im2col + `gemm` over tiles of output rows. `bwd` calls two more custom ops, so
@@ -273,7 +273,7 @@ pub fn stride1_kernel() -> &'static str {
     }
 }
 
-/// conv2d of x [B, Cin, H, W] by w [Cout, Cin, kh, kw] plus an optional bias [Cout]:
+/// conv2d of x `[B, Cin, H, W]` by w `[Cout, Cin, kh, kw]` plus an optional bias `[Cout]`:
 /// out [B, Cout, (H + 2ph − kh)/s + 1, (W + 2pw − kw)/s + 1].
 /// CPU f32 tensors take the gemm kernels above, anything else [`candle_conv2d`].
 ///

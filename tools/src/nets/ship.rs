@@ -737,7 +737,7 @@ impl Ship {
     }
 
     /// The raw output from the main stream (visible Y, or the upsampled MS) and the modulating
-    /// one (IR, or PAN), both (B,C,H,W) in [0,1]: fused Y for IVIF, the sharpened MS for
+    /// one (IR, or PAN), both (B,C,H,W) in `[0,1]`: fused Y for IVIF, the sharpened MS for
     /// pan-sharpening (a residual added to the main input).
     pub fn forward(&self, main: &Tensor, modulator: &Tensor) -> Result<Tensor> {
         let mut v = self.vis.forward(main)?;

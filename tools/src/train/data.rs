@@ -29,7 +29,7 @@ pub struct PairFiles {
     pub mask: Option<PathBuf>,
 }
 
-/// One decoded pair, row-major luminance in [0,1].
+/// One decoded pair, row-major luminance in `[0,1]`.
 #[derive(Debug, Clone)]
 pub struct Pair {
     pub name: String,
@@ -37,7 +37,7 @@ pub struct Pair {
     pub height: usize,
     pub ir: Vec<f32>,
     pub vis: Vec<f32>,
-    /// Saliency map m in [0,1] (SHIP_NETWORK.md §5.1), same size.
+    /// Saliency map m in `[0,1]` (SHIP_NETWORK.md §5.1), same size.
     pub mask: Option<Vec<f32>>,
 }
 
@@ -308,7 +308,7 @@ impl DataRng {
     }
 }
 
-/// One training batch, each [B,1,crop,crop].
+/// One training batch, each `[B,1,crop,crop]`.
 #[derive(Debug, Clone)]
 pub struct Batch {
     pub vis: Tensor,

@@ -66,7 +66,7 @@ pub struct LossParts {
     pub l_mask: Option<f32>,
 }
 
-/// |Sobel_x| + |Sobel_y| of a [B,1,H,W] tensor ("same" size, zero padding).
+/// |Sobel_x| + |Sobel_y| of a `[B,1,H,W]` tensor ("same" size, zero padding).
 pub fn sobel(x: &Tensor) -> Result<Tensor> {
     let dev: &Device = x.device();
     let kx = Tensor::from_vec(
@@ -104,7 +104,7 @@ fn local_mean(x: &Tensor) -> Result<Tensor> {
     conv2d(&conv2d(x, &gh, None, valid)?, &gw, None, valid)
 }
 
-/// Mean SSIM of `f` against `v` and against `i` (all [B,1,H,W], H and W >= 11), as two scalar
+/// Mean SSIM of `f` against `v` and against `i` (all `[B,1,H,W]`, H and W >= 11), as two scalar
 /// tensors. One filtering pass serves both: the eight moment maps are stacked on the batch axis.
 pub fn ssim_pair(f: &Tensor, v: &Tensor, i: &Tensor) -> Result<(Tensor, Tensor)> {
     let (b, _, h, w) = f.dims4()?;
