@@ -392,3 +392,75 @@ fn pan_eval_reduced_and_full_on_landsat7() {
         .fails_with(1);
     assert!(err.contains("missing.onnx"), "{err}");
 }
+
+#[test]
+#[cfg_attr(
+    target_arch = "aarch64",
+    ignore = "full-image check, minutes under qemu: --include-ignored on a board"
+)]
+fn pan_band_selection_and_a_ratio_four_set_from_ratio_two_data() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/landsat7");
+    let dir = Dir::new("eval-pan-x4");
+    let mean = |j: &Value, m: &str, k: &str| j["methods"][m]["mean"][k].as_f64().unwrap();
+    // Bands 1-4 at ratio 4: the MS is degraded by 4, the PAN by the data's 2.
+    let up = crate::models::PanLinearModel::new(4, 4, 0.0).write(dir.join("up4.onnx"));
+    dir.command()
+        .args([
+            "eval", "--sensor", "landsat7", "--ratio", "4", "--bands", "1,2,3,4",
+        ])
+        .args(["--method", "exp", "--method", "gsa"])
+        .arg_pair("--model", format!("bilinear={}", up.display()))
+        .arg_pair("--ms", root.join("ms"))
+        .arg_pair("--pan", root.join("pan"))
+        .arg_pair("--json", "x4.json")
+        .stdout();
+    let x4 = read_json(&dir.join("x4.json"));
+    assert_eq!(x4["ratio"], 4);
+    let (ours, exp, gsa) = (
+        mean(&x4, "bilinear", "ERGAS"),
+        mean(&x4, "exp", "ERGAS"),
+        mean(&x4, "gsa", "ERGAS"),
+    );
+    assert!(
+        (ours - exp).abs() < 0.25 * exp,
+        "ERGAS bilinear {ours} vs exp {exp}"
+    );
+    assert!(gsa < exp, "GSA {gsa} vs EXP {exp} at ratio 4");
+    // Ratio 4 on ratio-2 data has no full-resolution pair.
+    let err = dir
+        .command()
+        .args([
+            "eval",
+            "--protocol",
+            "full",
+            "--ratio",
+            "4",
+            "--method",
+            "exp",
+        ])
+        .arg_pair("--ms", root.join("ms"))
+        .arg_pair("--pan", root.join("pan"))
+        .fails_with(1);
+    assert!(err.contains("reduced resolution"), "{err}");
+    // A band the image lacks names the file.
+    let err = dir
+        .command()
+        .args(["eval", "--bands", "1,9", "--method", "exp"])
+        .arg_pair("--ms", root.join("ms"))
+        .arg_pair("--pan", root.join("pan"))
+        .fails_with(1);
+    assert!(err.contains("01.tif") && err.contains("band 9"), "{err}");
+    // pansharpen --bands writes the selected bands only.
+    dir.command()
+        .args(["pansharpen", "--method", "gsa", "--bands", "3,2,1"])
+        .arg_pair("--ms", root.join("ms/01.tif"))
+        .arg_pair("--pan", root.join("pan/01.tif"))
+        .arg_pair("-o", "rgb.tif")
+        .stdout();
+    let rgb = ship_edge::imaging::multiband::load_cube(
+        &dir.join("rgb.tif"),
+        &ship_edge::imaging::Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(rgb.dim(), (3, 768, 768));
+}

@@ -59,6 +59,10 @@ pub struct Args {
     /// original MS) or full (original pair, D_lambda / D_s / QNR).
     #[arg(long, value_name = "P", default_value = "reduced", value_parser = ["reduced", "full"])]
     protocol: String,
+    /// Pan-sharpening: use these MS bands, 1-based and in this order (e.g. 1,2,3,4).
+    /// Default: every band.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    bands: Option<Vec<usize>>,
     /// Pan-sharpening PAN/MS ratio (default: inferred from the image sizes).
     #[arg(long, value_name = "R", value_parser = clap::value_parser!(u16).range(2..))]
     ratio: Option<u16>,
@@ -208,6 +212,7 @@ fn run_pan(args: &Args, ms: &Path, pan: &Path) -> anyhow::Result<Report> {
             Protocol::Reduced
         },
         ratio: args.ratio.map(usize::from),
+        bands: args.bands.clone(),
         sensor,
         sensor_name: args.sensor.clone(),
         peak: args.peak,

@@ -29,6 +29,10 @@ pub struct Args {
     /// Multispectral image: TIFF with any number of 8- or 16-bit bands (e.g. Landsat-7's 6).
     #[arg(long, value_name = "MS.tif")]
     ms: PathBuf,
+    /// Use these MS bands, 1-based and in this order (e.g. 1,2,3,4 for Landsat-7's R, G, B,
+    /// NIR). Default: every band.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    bands: Option<Vec<usize>>,
     /// Panchromatic image (one band), RATIO times the MS size on both axes.
     #[arg(long, value_name = "PAN.tif")]
     pan: PathBuf,
@@ -56,12 +60,14 @@ pub struct Args {
     #[arg(long, value_name = "NAME", default_value = "other")]
     sensor: String,
     /// Run --model in tiles of N x N MS pixels blended over --overlap pixels (bounded memory for
-    /// large scenes). Default: the whole scene up to 1024x1024 MS pixels, 512 tiles above.
+    /// large scenes). Default: the model's `tile` metadata (the frame size it was trained on);
+    /// for a model without one, the whole scene up to 1024x1024 MS pixels, 512 tiles above.
     #[arg(long, value_name = "N", requires = "model", value_parser = clap::value_parser!(u32).range(8..))]
     tile: Option<u32>,
-    /// Overlap of --model tiles, in MS pixels (3 to half a tile).
-    #[arg(long, value_name = "N", default_value_t = 16, requires = "model")]
-    overlap: u32,
+    /// Overlap of --model tiles, in MS pixels (3 to half a tile). [default: a quarter of the
+    /// tile, 3 to 16]
+    #[arg(long, value_name = "N", requires = "model")]
+    overlap: Option<u32>,
     /// Inference threads for --model (default: all available cores).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..), requires = "model")]
     threads: Option<u16>,
@@ -98,7 +104,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map(|m| PanModel::load(m).map(|m| m.with_threads(threads)))
         .transpose()?;
     let limits = Limits::default();
-    let ms = load_cube(&args.ms, &limits)?;
+    let mut ms = load_cube(&args.ms, &limits)?;
+    if let Some(list) = &args.bands {
+        ms = imaging::bands::select_bands(&ms, list)
+            .with_context(|| format!("{}: --bands", args.ms.display()))?;
+    }
     let pan_cube = load_cube(&args.pan, &limits)?;
     if pan_cube.dim().0 != 1 {
         bail!(
@@ -178,13 +188,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (fused, by) = match (&model, method) {
         (Some(m), _) => {
             let (_, h, w) = ms.dim();
-            let tile = match args.tile {
-                Some(t) => t as usize,
-                None if h * w > AUTO_TILE_ABOVE => AUTO_TILE,
-                None => h.max(w),
+            let tile = match (args.tile, m.tile()) {
+                (Some(t), _) => t as usize,
+                (None, Some(t)) => t,
+                (None, None) if h * w > AUTO_TILE_ABOVE => AUTO_TILE,
+                (None, None) => h.max(w),
             };
+            let overlap = args.overlap.map_or_else(
+                || ship_edge::pansharpen::tiles::default_overlap(tile),
+                |o| o as usize,
+            );
             let fused = m
-                .sharpen_tiled(&ms, &pan, max_dn(bits), tile, args.overlap as usize)
+                .sharpen_tiled(&ms, &pan, max_dn(bits), tile, overlap)
                 .with_context(context)?;
             (fused, format!("model {}", m.path().display()))
         }

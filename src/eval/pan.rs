@@ -5,7 +5,9 @@
 //! - `reduced`: the MS and PAN images are degraded by the ratio ([`wald::degrade`], MTF-matched
 //!   filters of the sensor), each method pan-sharpens the degraded pair, and the result is
 //!   scored against the original MS. A `--fused` directory must hold results at MS size,
-//!   computed from the same degraded pair.
+//!   computed from the same degraded pair. With `ratio` a multiple of the data's PAN/MS ratio
+//!   (4 on the ratio-2 Landsat data) the MS is degraded by `ratio` and the PAN by the data's
+//!   ratio, so the pair differs by `ratio` and the original MS is still the reference.
 //! - `full`: each method runs on the original pair; the result (PAN size) is scored without
 //!   a reference by D_λ, D_s and QNR.
 //!
@@ -26,6 +28,7 @@ use super::{EvalError, Progress, Report, check_sources, fused_file_lists, score_
 use crate::baselines::pan::{PanMethod, pansharpen};
 use crate::dsp::{Cube, Image};
 use crate::imaging::Limits;
+use crate::imaging::bands::select_bands;
 use crate::imaging::multiband::{load_cube, max_dn, quantize_sample, storage_bits};
 use crate::metrics::pan::{self as metrics, PanMetric, ReducedOptions};
 use crate::model::PanModel;
@@ -108,6 +111,8 @@ pub struct PanEval {
     pub protocol: Protocol,
     /// PAN/MS size ratio; `None` infers it from each pair (it must be an integer).
     pub ratio: Option<usize>,
+    /// MS bands to use, 1-based, in order ([`select_bands`]); `None`: all of them.
+    pub bands: Option<Vec<usize>>,
     /// The sensor whose MTF the filters match.
     pub sensor: Sensor,
     /// Sensor name as given, for the report.
@@ -176,9 +181,16 @@ impl PanEval {
         i: usize,
     ) -> Result<(Vec<Vec<f64>>, usize), EvalError> {
         let (ms_path, pan_path) = (&pair.files[0], &pair.files[1]);
-        let ms = load_cube(ms_path, &self.limits)?;
+        let mut ms = load_cube(ms_path, &self.limits)?;
+        if let Some(list) = &self.bands {
+            ms = select_bands(&ms, list).map_err(|e| EvalError::BandCount {
+                file: ms_path.clone(),
+                got: ms.dim().0,
+                expected: format!("the bands of --bands ({e})"),
+            })?;
+        }
         let pan = single_band(pan_path, load_cube(pan_path, &self.limits)?)?;
-        let ratio = self.pair_ratio(ms_path, &ms, pan_path, &pan)?;
+        let (ratio, native) = self.pair_ratio(ms_path, &ms, pan_path, &pan)?;
         let method_err = |name: &str, e: &dyn std::fmt::Display| EvalError::Method {
             method: name.to_owned(),
             file: ms_path.clone(),
@@ -186,8 +198,14 @@ impl PanEval {
         };
         // The pair each method fuses, and what its output is scored against.
         let (ms_in, pan_in) = match self.protocol {
-            Protocol::Reduced => wald::degrade(&ms, &pan, ratio, &self.sensor)
-                .map_err(|e| method_err("Wald degradation", &e))?,
+            Protocol::Reduced if ratio == native => {
+                wald::degrade(&ms, &pan, ratio, &self.sensor)
+                    .map_err(|e| method_err("Wald degradation", &e))?
+            }
+            Protocol::Reduced => (
+                wald::degrade_ms(&ms, ratio, &self.sensor),
+                wald::degrade_pan(&pan, native, &self.sensor),
+            ),
             Protocol::Full => (ms.clone(), pan.clone()),
         };
         let want = (ms.dim().0, pan_in.dim().0, pan_in.dim().1);
@@ -206,7 +224,7 @@ impl PanEval {
                         ));
                     }
                     model
-                        .sharpen(&ms_in, &pan_in, max_dn(bits))
+                        .sharpen_native(&ms_in, &pan_in, max_dn(bits))
                         .map_err(|e| method_err(name, &e))?
                         .mapv(|v| quantize_sample(v, bits))
                 }
@@ -247,14 +265,17 @@ impl PanEval {
         Ok((scores, ratio))
     }
 
-    /// The pair's ratio: PAN size / MS size, an integer on both axes (and `self.ratio` if set).
+    /// The pair's ratios: (the fusion ratio, the data's PAN/MS size ratio). The data ratio is
+    /// an integer on both axes. The fusion ratio is `self.ratio` or the data's; a larger
+    /// multiple of the data's is allowed at reduced resolution, where the MS is degraded by the
+    /// fusion ratio and the PAN by the data's (a ratio-4 set from ratio-2 data).
     fn pair_ratio(
         &self,
         ms_path: &Path,
         ms: &Cube,
         pan_path: &Path,
         pan: &Image,
-    ) -> Result<usize, EvalError> {
+    ) -> Result<(usize, usize), EvalError> {
         let (_, mh, mw) = ms.dim();
         let (ph, pw) = pan.dim();
         let mismatch = |expected: String| EvalError::SizeMismatch {
@@ -263,23 +284,40 @@ impl PanEval {
             expected,
             reference: ms_path.to_path_buf(),
         };
-        let ratio = match self.ratio {
-            Some(r) => r,
-            None if mh > 0 && ph % mh == 0 && ph / mh >= 1 => ph / mh,
-            None => {
+        let native = if mh > 0 && ph.is_multiple_of(mh) {
+            ph / mh
+        } else {
+            0
+        };
+        if native < 2 || (ph, pw) != (mh * native, mw * native) {
+            let expected = match self.ratio {
+                Some(r) => format!(
+                    "{}x{} (ratio {r} times the MS size {mw}x{mh})",
+                    mw * r,
+                    mh * r
+                ),
+                None => format!("an integer multiple (>= 2) of the MS size {mw}x{mh}"),
+            };
+            return Err(mismatch(expected));
+        }
+        let ratio = self.ratio.unwrap_or(native);
+        if ratio != native {
+            let simulated = self.protocol == Protocol::Reduced
+                && ratio > native
+                && ratio.is_multiple_of(native)
+                && mh.is_multiple_of(ratio)
+                && mw.is_multiple_of(ratio);
+            if !simulated {
                 return Err(mismatch(format!(
-                    "an integer multiple of the MS size {mw}x{mh}"
+                    "{}x{} (ratio {ratio} times the MS size {mw}x{mh}; a larger ratio than the \
+                     data's {native} is simulated only at reduced resolution, by a multiple of \
+                     it that divides the MS sides)",
+                    mw * ratio,
+                    mh * ratio
                 )));
             }
-        };
-        if (ph, pw) != (mh * ratio, mw * ratio) || ratio < 2 {
-            return Err(mismatch(format!(
-                "{}x{} (ratio {ratio} >= 2 times the MS size {mw}x{mh})",
-                mw * ratio,
-                mh * ratio
-            )));
         }
-        Ok(ratio)
+        Ok((ratio, native))
     }
 }
 

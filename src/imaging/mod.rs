@@ -3,6 +3,7 @@
 //! tract.
 
 pub mod agc;
+pub mod bands;
 pub mod color;
 pub mod geotiff;
 pub mod io;

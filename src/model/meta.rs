@@ -32,6 +32,10 @@ pub const ORDERS: &str = "orders";
 pub const BANDS: &str = "bands";
 /// `metadata_props` key: spatial scale ratio between the inputs (1 for IVIF).
 pub const SCALE_RATIO: &str = "scale_ratio";
+/// `metadata_props` key, pan-sharpening (optional): the MS frame size in pixels the network was
+/// trained on. SHIP's order-1 interaction is a circular convolution over the whole frame, so a
+/// network trained on small crops is run in tiles of that size ([`crate::model::PanModel`]).
+pub const TILE: &str = "tile";
 /// `metadata_props` key: value range of inputs and output, "lo,hi".
 pub const VALUE_RANGE: &str = "value_range";
 /// `metadata_props` key: what the weights were trained on.

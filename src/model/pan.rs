@@ -9,7 +9,7 @@ use tract_onnx::prelude::*;
 
 use super::contract::Task;
 use super::info::{Dim, ModelInfo, read_proto};
-use super::meta::{BANDS, INPUT_MS as MS, INPUT_PAN as PAN, OUTPUT as FUSED, SCALE_RATIO};
+use super::meta::{BANDS, INPUT_MS as MS, INPUT_PAN as PAN, OUTPUT as FUSED, SCALE_RATIO, TILE};
 use super::plan::PlanCache;
 use super::{Model, ModelError};
 use crate::dsp::{Cube, Image};
@@ -30,6 +30,7 @@ pub struct PanModel {
     fused_ix: usize,
     bands: usize,
     ratio: usize,
+    tile: Option<usize>,
     plans: PlanCache,
     executor: Executor,
 }
@@ -67,6 +68,15 @@ impl PanModel {
         };
         let bands = number(BANDS, 1, "the number of MS bands (>= 1)")?;
         let ratio = number(SCALE_RATIO, 2, "the PAN/MS size ratio (>= 2)")?;
+        let min_tile = 2 * crate::pansharpen::tiles::MIN_OVERLAP + 1;
+        let tile = match info.metadata_value(TILE) {
+            None => None,
+            Some(_) => Some(number(
+                TILE,
+                min_tile,
+                "the MS frame size the network was trained on (>= 7 pixels)",
+            )?),
+        };
         check_declared(&info, bands)?;
         let model = Model::parse(info, &proto)?;
         drop(proto);
@@ -120,6 +130,7 @@ impl PanModel {
             fused_ix,
             bands,
             ratio,
+            tile,
             plans: PlanCache::default(),
             executor: Executor::SingleThread,
         })
@@ -143,6 +154,24 @@ impl PanModel {
     /// PAN / MS size ratio.
     pub fn ratio(&self) -> usize {
         self.ratio
+    }
+
+    /// The MS frame size the network was trained on (metadata `tile`), if the model says.
+    pub fn tile(&self) -> Option<usize> {
+        self.tile
+    }
+
+    /// Pan-sharpens as the model is meant to run: in tiles of its [`tile`](PanModel::tile)
+    /// with [`default_overlap`](crate::pansharpen::tiles::default_overlap) when it has one,
+    /// else the whole scene at once.
+    pub fn sharpen_native(&self, ms: &Cube, pan: &Image, max_dn: f64) -> Result<Cube, ModelError> {
+        match self.tile {
+            Some(t) => {
+                let overlap = crate::pansharpen::tiles::default_overlap(t);
+                self.sharpen_tiled(ms, pan, max_dn, t, overlap)
+            }
+            None => self.sharpen(ms, pan, max_dn),
+        }
     }
 
     /// Checks an MS of `bands` x `w` x `h` and a PAN of `pw` x `ph` against the model.

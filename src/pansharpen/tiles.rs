@@ -13,6 +13,12 @@ use std::ops::Range;
 /// The smallest overlap (MS pixels) for which every PAN pixel gets a positive weight.
 pub const MIN_OVERLAP: usize = 3;
 
+/// The overlap (MS pixels) tiles of `tile` pixels get unless told otherwise: a quarter of the
+/// tile, from [`MIN_OVERLAP`] to 16.
+pub fn default_overlap(tile: usize) -> usize {
+    (tile / 4).clamp(MIN_OVERLAP, 16)
+}
+
 /// Tile spans along an axis of `len` MS pixels: tiles of `tile` pixels, consecutive ones
 /// overlapping by at least `overlap`; the last is moved back to end at `len`, so every tile has
 /// the full size. One span when `len <= tile`.

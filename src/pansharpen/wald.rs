@@ -33,7 +33,7 @@ pub fn degrade(
     sensor: &Sensor,
 ) -> Result<(Cube, Image), PanError> {
     check_pair(ms, pan, ratio)?;
-    let (bands, h, w) = ms.dim();
+    let (_, h, w) = ms.dim();
     if !h.is_multiple_of(ratio) || !w.is_multiple_of(ratio) {
         return Err(PanError::Size {
             what: "MS",
@@ -52,6 +52,18 @@ pub fn degrade(
             min: 2 * ratio,
         });
     }
+    Ok((
+        degrade_ms(ms, ratio, sensor),
+        degrade_pan(pan, ratio, sensor),
+    ))
+}
+
+/// The MS half of [`degrade`]: each band filtered with its sensor MTF for `ratio` and
+/// decimated by `imresize(…, 1/r, 'nearest')`. Sides must be multiples of `ratio` (checked by
+/// [`degrade`]; here the remainder is dropped). Training degrades MS and PAN by different
+/// ratios to make a ratio-4 set from ratio-2 data.
+pub fn degrade_ms(ms: &Cube, ratio: usize, sensor: &Sensor) -> Cube {
+    let (bands, h, w) = ms.dim();
     let filtered = mtf_filter_cube(ms, &sensor.gnyq(bands), ratio);
     let mut ms_lr = Cube::zeros((bands, h / ratio, w / ratio));
     for (b, band) in filtered.axis_iter(Axis(0)).enumerate() {
@@ -59,9 +71,15 @@ pub fn degrade(
             .index_axis_mut(Axis(0), b)
             .assign(&decimate_nearest(&band.to_owned(), ratio));
     }
+    ms_lr
+}
+
+/// The PAN half of [`degrade`]: filtered with the sensor's PAN MTF for `ratio` and decimated
+/// the same way.
+pub fn degrade_pan(pan: &Image, ratio: usize, sensor: &Sensor) -> Image {
     let pan_lp =
         SeparableKernel::new(&mtf_kernel(sensor.pan_gain, ratio)).apply(pan, Border::Replicate);
-    Ok((ms_lr, decimate_nearest(&pan_lp, ratio)))
+    decimate_nearest(&pan_lp, ratio)
 }
 
 #[cfg(test)]
