@@ -35,6 +35,7 @@ fn roundtrip_error(cfg: &ShipConfig, name: &str, w: usize, h: usize, ops: OpSet)
         architecture: name.into(),
         training_data: "none (seeded init, test)".into(),
         ops,
+        tile: None,
     };
     export::export_onnx(&net, &info, &onnx).unwrap();
     let (vy, iy) = crop(200, 150, w, h);
@@ -182,6 +183,7 @@ fn training_steps_reduce_the_loss_and_the_weights_export() {
         architecture: "edge".into(),
         training_data: "test".into(),
         ops: OpSet::Custom,
+        tile: None,
     };
     export::export_onnx(&net, &info, &onnx).unwrap();
     assert!(Fuser::from_onnx(&onnx).is_ok());
@@ -237,6 +239,7 @@ fn pan_roundtrip_error(cfg: &ShipConfig, w: usize, h: usize, ops: OpSet) -> f32 
         architecture: "pan-edge".into(),
         training_data: "none (seeded init, test)".into(),
         ops,
+        tile: None,
     };
     export::export_onnx(&net, &info, &onnx).unwrap();
 

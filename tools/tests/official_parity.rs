@@ -100,6 +100,7 @@ fn run_tract(net: &Ship, vis: &Tensor, ir: &Tensor) -> Tensor {
         architecture: "ship".into(),
         training_data: "official checkpoint (test only)".into(),
         ops: OpSet::Custom,
+        tile: None,
     };
     let bytes = export::model_proto(net, &info).unwrap().encode_to_vec();
     let model = ship_edge::ops::onnx()

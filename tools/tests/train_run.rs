@@ -173,7 +173,7 @@ fn a_short_run_lowers_the_loss_and_writes_the_run_directory() {
         rows[0].train_loss,
         rows[1].train_loss
     );
-    let val = rows[1].val.expect("validated");
+    let val = rows[1].val.as_ref().expect("validated");
     assert!(
         val.loss.is_finite() && val.metrics.iter().all(|m| m.is_finite()),
         "{val:?}"

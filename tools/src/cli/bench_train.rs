@@ -12,7 +12,7 @@ use ship_tools::train::device_name;
 /// Arguments of `bench-train`.
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// Network preset: ship, ship++, edge, rt (infrared-visible), pan or pan-edge (pan-sharpening, 6 bands at ratio 2).
+    /// Network preset: ship, ship++, edge, rt (infrared-visible), pan or pan-edge (pan-sharpening, 6 bands at ratio 2), pan-edge-x4 (4 bands at ratio 4).
     #[arg(long, default_value = "ship", conflicts_with = "probe")]
     preset: String,
     /// Time the 10-layer probe instead: 10 x (Conv2d(16->16, 3x3, pad 1) + LeakyReLU(0.2)).

@@ -25,7 +25,7 @@ pub struct Cli {
 enum Cmd {
     /// Print parameters and multiply-accumulates per pixel of a preset.
     Info {
-        /// Network preset: ship, ship++, edge, rt (infrared-visible), pan or pan-edge (pan-sharpening, 6 bands at ratio 2).
+        /// Network preset: ship, ship++, edge, rt (infrared-visible), pan or pan-edge (pan-sharpening, 6 bands at ratio 2), pan-edge-x4 (4 bands at ratio 4).
         #[arg(long, default_value = "ship")]
         preset: String,
     },
@@ -42,7 +42,7 @@ enum Cmd {
         /// Weights (safetensors) from `train` or `import-official`.
         #[arg(long)]
         weights: PathBuf,
-        /// Network preset the weights belong to: ship, ship++, edge, rt, pan or pan-edge.
+        /// Network preset the weights belong to: ship, ship++, edge, rt, pan, pan-edge or pan-edge-x4.
         #[arg(long)]
         preset: String,
         /// Output ONNX file.
@@ -56,6 +56,11 @@ enum Cmd {
         /// other runtime).
         #[arg(long, value_enum, default_value_t = OpSet::Custom)]
         ops: OpSet,
+        /// Pan-sharpening: the MS frame size (pixels) the network was trained on, written as
+        /// the `tile` metadata: ship-edge then runs the model in tiles of that size. Default:
+        /// the training crop / ratio when --weights lies in a run directory.
+        #[arg(long, value_name = "N")]
+        tile: Option<usize>,
     },
     /// Quantize an exported f32 model to int8 (QLinearConv) with calibration pairs.
     Quantize {
@@ -121,13 +126,23 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             training_data,
             ops,
+            tile,
         } => {
             let cfg = ShipConfig::named(&name)?;
             let net = export::load_weights(&weights, &cfg, &Device::Cpu)?;
+            let tile = match (tile, cfg.task) {
+                (Some(_), ship_tools::nets::Task::Ivif) => {
+                    anyhow::bail!("--tile is for pan-sharpening models; `{name}` is an ivif preset")
+                }
+                (None, ship_tools::nets::Task::Ivif) => None,
+                (Some(t), _) => Some(t),
+                (None, task) => run_tile(&weights, task.ratio()),
+            };
             let info = ModelInfo {
                 architecture: name,
                 training_data,
                 ops,
+                tile,
             };
             export::export_onnx(&net, &info, &out)?;
             println!("wrote {}", out.display());
@@ -165,4 +180,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::BenchTrain(args) => bench_train::run(args)?,
     }
     Ok(())
+}
+
+/// The MS frame size a pan-sharpening run in the directory holding `weights` trained on:
+/// its crop / `ratio`. None when `weights` is not in a run directory.
+fn run_tile(weights: &std::path::Path, ratio: usize) -> Option<usize> {
+    let dir = weights.parent()?;
+    let run = ship_tools::train::record::RunConfig::load(dir).ok()?;
+    Some(run.options.crop / ratio)
 }

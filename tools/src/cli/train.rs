@@ -11,8 +11,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::device::DeviceArg;
 
+use ship_tools::nets::{ShipConfig, Task};
 use ship_tools::train::record::MetricsRow;
-use ship_tools::train::validate::{BaselineSummary, VAL_METRICS};
+use ship_tools::train::validate::{BaselineSummary, ValMetric};
 use ship_tools::train::{self, Events, Start, TrainOptions, ValSource};
 
 /// Exit code of a run stopped by Ctrl-C after its checkpoint was saved (128 + SIGINT).
@@ -22,20 +23,22 @@ const EXIT_INTERRUPTED: i32 = 130;
 /// values for `--resume`.
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// Fusion task (only infrared-visible for now).
-    #[arg(long, value_enum, default_value_t = TaskArg::Ivif)]
-    task: TaskArg,
-    /// Network preset (see `ship-tools info`): ship, ship++, edge, ... [default: edge]
+    /// Fusion task: ivif (infrared-visible) or pan (pan-sharpening; sets the pan defaults).
+    /// [default: ivif, or the resumed run's]
+    #[arg(long, value_enum)]
+    task: Option<TaskArg>,
+    /// Network preset (see `ship-tools info`): ship, ship++, edge, rt for ivif; pan, pan-edge, pan-edge-x4
+    /// for pan. [default: edge, or pan-edge with --task pan]
     #[arg(long)]
     preset: Option<String>,
-    /// Training folder: ir/ and vi/ with images matched by file name, optionally mask/
-    /// (visible saliency maps: adds SHIP's mask loss term).
+    /// Training folder. ivif: ir/ and vi/ with images matched by file name, optionally mask/
+    /// (visible saliency maps: adds SHIP's mask loss term). pan: ms/ (multiband TIFF) and pan/.
     #[arg(long, required_unless_present = "resume")]
     data: Option<PathBuf>,
-    /// Validation folder (ir/ and vi/), scored every --val-every steps.
+    /// Validation folder laid out like --data, scored every --val-every steps.
     #[arg(long, conflicts_with = "holdout")]
     val: Option<PathBuf>,
-    /// Keep N pairs of --data aside for validation (chosen by name, independent of --seed;
+    /// Keep N items of --data aside for validation (chosen by name, independent of --seed;
     /// listed in config.json) and never train on them.
     #[arg(long, value_name = "N")]
     holdout: Option<usize>,
@@ -45,24 +48,35 @@ pub struct Args {
     /// Crops per step. [default: 8]
     #[arg(long)]
     batch: Option<usize>,
-    /// Square crop size in pixels. [default: 128]
+    /// Square crop size in (output) pixels. [default: 128; pan: 64]
     #[arg(long)]
     crop: Option<usize>,
-    /// Adam learning rate. [default: 1e-4, SHIP's]
+    /// Adam learning rate. [default: 1e-4, SHIP's; pan: 5e-4]
     #[arg(long)]
     lr: Option<f64>,
-    /// MultiStepLR milestones (steps), comma-separated. [default: 15000,25000]
+    /// MultiStepLR milestones (steps), comma-separated. [default: 15000,25000; pan: none]
     #[arg(long, value_delimiter = ',')]
     milestones: Option<Vec<usize>>,
-    /// Learning-rate factor at each milestone. [default: 0.75]
+    /// Learning-rate factor at each milestone. [default: 0.75; pan: 0.1]
     #[arg(long)]
     gamma: Option<f64>,
     /// Adam L2 weight decay. [default: 0]
     #[arg(long)]
     weight_decay: Option<f64>,
-    /// Weight of the SSIM loss term, 1 − ½(SSIM(F,V) + SSIM(F,I)). [default: 2]
+    /// ivif: weight of the SSIM loss term, 1 − ½(SSIM(F,V) + SSIM(F,I)). [default: 2]
     #[arg(long)]
     ssim_weight: Option<f64>,
+    /// Clip the gradient's global L2 norm to this value. [default: none; pan: 4]
+    #[arg(long, value_name = "NORM")]
+    grad_clip: Option<f64>,
+    /// pan: the sensor whose MTF the Wald degradation matches (landsat7, wv3, qb, ...).
+    /// [default: landsat7]
+    #[arg(long)]
+    sensor: Option<String>,
+    /// pan: the MS bands to train on, 1-based, in order (e.g. 1,2,3,4 for Landsat-7's R, G,
+    /// B, NIR with a 4-band preset). [default: every band]
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    bands: Option<Vec<usize>>,
     /// Validate and checkpoint (last.safetensors) every K steps. [default: 500]
     #[arg(long, value_name = "K")]
     val_every: Option<usize>,
@@ -88,9 +102,34 @@ pub struct Args {
     out: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum TaskArg {
     Ivif,
+    Pan,
+}
+
+impl TaskArg {
+    fn of(task: Task) -> TaskArg {
+        match task {
+            Task::Ivif => TaskArg::Ivif,
+            Task::Pan { .. } => TaskArg::Pan,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            TaskArg::Ivif => "ivif",
+            TaskArg::Pan => "pan",
+        }
+    }
+
+    /// The defaults of a new run of this task.
+    fn defaults(self) -> TrainOptions {
+        match self {
+            TaskArg::Ivif => TrainOptions::for_task(Task::Ivif),
+            TaskArg::Pan => TrainOptions::for_task(Task::Pan { bands: 0, ratio: 0 }),
+        }
+    }
 }
 
 /// The options of this command line: the recorded ones of `--resume`, or the defaults,
@@ -113,6 +152,9 @@ fn options(a: &Args, base: TrainOptions) -> TrainOptions {
         gamma: a.gamma.unwrap_or(base.gamma),
         weight_decay: a.weight_decay.unwrap_or(base.weight_decay),
         ssim_weight: a.ssim_weight.unwrap_or(base.ssim_weight),
+        grad_clip: a.grad_clip.or(base.grad_clip),
+        sensor: a.sensor.clone().or(base.sensor),
+        bands: a.bands.clone().or(base.bands),
         val_every: a.val_every.unwrap_or(base.val_every),
         ckpt_every: a.ckpt_every.unwrap_or(base.ckpt_every),
         seed: a.seed.unwrap_or(base.seed),
@@ -125,6 +167,8 @@ fn options(a: &Args, base: TrainOptions) -> TrainOptions {
 struct Bar {
     bar: ProgressBar,
     last_plain: Instant,
+    /// Names of the validation metrics, in column order.
+    metrics: Vec<String>,
 }
 
 /// Seconds between plain progress lines when stderr is not a terminal.
@@ -141,7 +185,8 @@ impl Bar {
 }
 
 impl Events for Bar {
-    fn started(&mut self, from: usize, total: usize) {
+    fn started(&mut self, from: usize, total: usize, metrics: &[ValMetric]) {
+        self.metrics = metrics.iter().map(|m| m.name.clone()).collect();
         self.bar.set_length(total as u64);
         self.bar.set_position(from as u64);
         // Rate and ETA count this session's steps only.
@@ -156,7 +201,7 @@ impl Events for Bar {
             .collect();
         self.line(format!(
             "validation baselines (mean rank over {} metrics): {}; best: {}",
-            VAL_METRICS.len(),
+            self.metrics.len(),
             ranks.join(", "),
             b.best
         ));
@@ -182,8 +227,8 @@ impl Events for Bar {
         let mut line = format!("step {} train_loss {:.4}", r.step, r.train_loss);
         if let Some(v) = &r.val {
             line += &format!(" val_loss {:.4}", v.loss);
-            for (m, x) in VAL_METRICS.iter().zip(v.metrics) {
-                line += &format!(" {}={x:.3}", m.name());
+            for (m, x) in self.metrics.iter().zip(&v.metrics) {
+                line += &format!(" {m}={x:.3}");
             }
             line += &format!(" ({seconds:.1} s)");
         }
@@ -193,7 +238,6 @@ impl Events for Bar {
 
 /// Runs `train`.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let TaskArg::Ivif = a.task;
     let (opts, out, start) = match &a.resume {
         Some(dir) => {
             if let Some(o) = a.out.as_ref().filter(|o| *o != dir) {
@@ -208,9 +252,22 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
         None => {
             let out = a.out.clone().context("--out RUN_DIR is required")?;
-            (options(&a, TrainOptions::default()), out, Start::Fresh)
+            let task = a.task.unwrap_or(TaskArg::Ivif);
+            (options(&a, task.defaults()), out, Start::Fresh)
         }
     };
+    let preset_task = TaskArg::of(ShipConfig::named(&opts.preset)?.task);
+    if let Some(t) = a.task.filter(|t| *t != preset_task) {
+        bail!(
+            "--task {} does not match preset `{}`, a {} network",
+            t.name(),
+            opts.preset,
+            preset_task.name()
+        );
+    }
+    if preset_task == TaskArg::Pan && a.ssim_weight.is_some() {
+        bail!("--ssim-weight is a term of the ivif loss; the pan loss is L1 only");
+    }
     let dev = a.device.open()?;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -233,6 +290,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut events = Bar {
         bar: bar.clone(),
         last_plain: Instant::now(),
+        metrics: Vec::new(),
     };
     let result = train::train(&opts, &out, start, &dev, &mut events, &stop);
     bar.finish_and_clear();

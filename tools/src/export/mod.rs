@@ -51,6 +51,9 @@ pub struct ModelInfo {
     pub training_data: String,
     /// Operators of the high-order interaction: custom (fast, ship-edge) or standard (portable).
     pub ops: OpSet,
+    /// Pan-sharpening: the MS frame size the network was trained on (metadata `tile`: the
+    /// runtime runs tiles of it).
+    pub tile: Option<usize>,
 }
 
 /// Names and shapes of every variable a configuration has, from a zero-initialised build.
@@ -209,7 +212,7 @@ pub fn model_proto(net: &Ship, info: &ModelInfo) -> candle_core::Result<pb::Mode
         &inputs,
         &[(meta::OUTPUT, plane(cfg.task.bands(), "H", "W"))],
     );
-    let props = [
+    let mut props = vec![
         (meta::TASK, cfg.task.as_str().to_string()),
         (meta::ARCHITECTURE, info.architecture.clone()),
         (
@@ -226,6 +229,9 @@ pub fn model_proto(net: &Ship, info: &ModelInfo) -> candle_core::Result<pb::Mode
         (meta::OPS, info.ops.as_str().into()),
         (meta::VERSION, env!("CARGO_PKG_VERSION").into()),
     ];
+    if let Some(t) = info.tile {
+        props.push((meta::TILE, t.to_string()));
+    }
     Ok(pb::ModelProto {
         ir_version: IR_VERSION,
         opset_import,

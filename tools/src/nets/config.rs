@@ -97,6 +97,7 @@ pub const PRESETS: &[(&str, Preset)] = &[
     ("rt", ShipConfig::rt),
     ("pan", ShipConfig::pan),
     ("pan-edge", ShipConfig::pan_edge),
+    ("pan-edge-x4", ShipConfig::pan_edge_x4),
 ];
 
 /// Separates a preset name from the SHIP++ mechanisms it switches off (`ship++-no-memory`).
@@ -178,6 +179,15 @@ impl ShipConfig {
     pub fn pan_edge() -> Self {
         Self {
             task: LANDSAT7,
+            ..Self::edge()
+        }
+    }
+
+    /// The edge preset for 4-band, ratio-4 pan-sharpening (R, G, B, NIR: the WorldView /
+    /// QuickBird / GF-2 setting; trained on Landsat-7 bands 1-4 made ratio 4 by degradation).
+    pub fn pan_edge_x4() -> Self {
+        Self {
+            task: Task::Pan { bands: 4, ratio: 4 },
             ..Self::edge()
         }
     }

@@ -66,6 +66,7 @@ pub fn save(
     adam: &Adam,
     train_losses: &[f32],
     history: &[MetricsRow],
+    n_metrics: usize,
 ) -> anyhow::Result<()> {
     let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
     let f32_bytes = |v: &[f32]| le_bytes(v, |x: f32| x.to_le_bytes().to_vec());
@@ -97,11 +98,12 @@ pub fn save(
         vec![train_losses.len()],
         f32_bytes(train_losses),
     ));
-    let rows: Vec<f64> = history.iter().flat_map(MetricsRow::to_array).collect();
+    let width = 5 + n_metrics;
+    let rows: Vec<f64> = history.iter().flat_map(|r| r.to_array(n_metrics)).collect();
     owned.push((
         "history".into(),
         Dtype::F64,
-        vec![history.len(), MetricsRow::WIDTH],
+        vec![history.len(), width],
         le_bytes(&rows, |x: f64| x.to_le_bytes().to_vec()),
     ));
     let views = owned
@@ -148,14 +150,15 @@ pub fn load(path: &Path) -> anyhow::Result<Loaded> {
         let data = view.data();
         match (name.as_str(), view.dtype()) {
             ("history", Dtype::F64) => {
+                let width = match view.shape() {
+                    [_, w] if *w >= 5 => *w,
+                    shape => bail!("{}: `history` has shape {shape:?}", what()),
+                };
                 let v: Vec<f64> = data
                     .chunks_exact(8)
                     .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
                     .collect();
-                history = v
-                    .chunks_exact(MetricsRow::WIDTH)
-                    .map(MetricsRow::from_array)
-                    .collect();
+                history = v.chunks_exact(width).map(MetricsRow::from_array).collect();
             }
             (_, Dtype::F32) => {
                 let v: Vec<f32> = data

@@ -159,27 +159,57 @@ pub fn list_pairs(root: &Path) -> anyhow::Result<Vec<PairFiles>> {
         .collect()
 }
 
-/// Splits off `n` validation pairs: those whose stems hash lowest. The choice depends on the
-/// names only (not on `--seed`), so runs with different seeds validate on the same pairs, and
+/// Something named by a file stem: what the train/validation split keys on.
+pub trait Stem {
+    fn stem(&self) -> &str;
+}
+
+impl Stem for PairFiles {
+    fn stem(&self) -> &str {
+        &self.stem
+    }
+}
+
+impl Stem for ship_edge::eval::pairs::Pair {
+    fn stem(&self) -> &str {
+        &self.stem
+    }
+}
+
+/// Splits off `n` validation items: those whose stems hash lowest. The choice depends on the
+/// names only (not on `--seed`), so runs with different seeds validate on the same items, and
 /// it spreads over the set instead of taking one end of a sorted sequence (one scene).
-pub fn holdout(
-    pairs: Vec<PairFiles>,
-    n: usize,
-) -> anyhow::Result<(Vec<PairFiles>, Vec<PairFiles>)> {
-    if n >= pairs.len() {
+pub fn holdout<T: Stem>(items: Vec<T>, n: usize) -> anyhow::Result<(Vec<T>, Vec<T>)> {
+    if n >= items.len() {
         bail!(
-            "--holdout {n} leaves no training pair: the data set has {} pairs",
-            pairs.len()
+            "--holdout {n} leaves nothing to train on: the data set has {} items",
+            items.len()
         );
     }
-    let mut keyed: Vec<(u64, &str)> = pairs
+    let mut keyed: Vec<(u64, String)> = items
         .iter()
-        .map(|p| (Rng::for_name(0, &p.stem).next_u64(), p.stem.as_str()))
+        .map(|p| (Rng::for_name(0, p.stem()).next_u64(), p.stem().to_string()))
         .collect();
     keyed.sort();
-    let held: Vec<String> = keyed[..n].iter().map(|(_, s)| s.to_string()).collect();
-    let (val, train): (Vec<_>, Vec<_>) = pairs.into_iter().partition(|p| held.contains(&p.stem));
+    let held: Vec<String> = keyed.into_iter().take(n).map(|(_, s)| s).collect();
+    let (val, train): (Vec<_>, Vec<_>) = items
+        .into_iter()
+        .partition(|p| held.iter().any(|h| h == p.stem()));
     Ok((train, val))
+}
+
+/// The training and validation items of `opts`: `list` reads a folder; validation comes from
+/// another folder, a holdout of the training folder, or nowhere.
+pub fn split<T: Stem>(
+    opts: &super::TrainOptions,
+    list: impl Fn(&Path) -> anyhow::Result<Vec<T>>,
+) -> anyhow::Result<(Vec<T>, Vec<T>)> {
+    let all = list(&opts.data)?;
+    match &opts.val {
+        super::ValSource::None => Ok((all, Vec::new())),
+        super::ValSource::Holdout(n) => holdout(all, *n),
+        super::ValSource::Dir(d) => Ok((all, list(d)?)),
+    }
 }
 
 fn load_image(path: &Path) -> anyhow::Result<Planes> {

@@ -1,5 +1,7 @@
-//! `ship-tools train`: seeded, resumable training of a fusion network on IR/visible pairs,
-//! writing a run directory.
+//! `ship-tools train`: seeded, resumable training of a fusion network, writing a run
+//! directory. The loop is the same for every task; the task's data, loss, validation and
+//! contact sheet come from a [`task::TrainData`] ([`ivif`]: IR/visible pairs, [`pan`]:
+//! pan-sharpening scenes by Wald's protocol).
 //!
 //! A run directory holds `config.json` (preset, options, data folders, train/validation
 //! stems), `last.safetensors` and `ckpt_STEP.safetensors` checkpoints (weights, Adam state,
@@ -19,27 +21,27 @@
 pub mod bench;
 pub mod checkpoint;
 pub mod data;
+pub mod ivif;
 pub mod loss;
 pub mod optim;
+pub mod pan;
 pub mod plots;
 pub mod record;
+pub mod task;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use crate::nets::{ShipConfig, Task, build_trainable, is_buffer};
 use anyhow::{Context, bail};
 use candle_core::{Device, Var};
-use serde::{Deserialize, Serialize};
-use ship_edge::baselines::ivif::IvifMethod;
-
-use crate::nets::{ShipConfig, build_trainable, is_buffer};
 use data::DataRng;
-use loss::LossWeights;
 use optim::{Adam, AdamConfig, MultiStepLr};
 use record::{MetricsRow, RunConfig};
-use validate::BaselineSummary;
+use serde::{Deserialize, Serialize};
+use validate::{BaselineSummary, ValMetric};
 
 /// Where validation pairs come from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,18 +49,18 @@ use validate::BaselineSummary;
 pub enum ValSource {
     /// No validation: no metrics, `val.png` or `contact.png`.
     None,
-    /// Another folder with `ir/` and `vi/`.
+    /// Another folder laid out like the training folder.
     Dir(PathBuf),
-    /// Keep this many pairs of the training folder aside ([`data::holdout`]).
+    /// Keep this many items of the training folder aside ([`data::holdout`]).
     Holdout(usize),
 }
 
 /// Settings of one training run (all of them are recorded in `config.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainOptions {
-    /// Network preset name (`ShipConfig::preset`).
+    /// Network preset name (`ShipConfig::preset`); it decides the task.
     pub preset: String,
-    /// Training folder with `ir/`, `vi/` and optionally `mask/`.
+    /// Training folder: `ir/`, `vi/` and optionally `mask/` (IVIF), or `ms/` and `pan/`.
     pub data: PathBuf,
     pub val: ValSource,
     /// Total optimiser steps of the run (a resumed run may raise it).
@@ -74,8 +76,18 @@ pub struct TrainOptions {
     pub gamma: f64,
     /// Adam's L2 weight decay (0 in SHIP).
     pub weight_decay: f64,
-    /// Weight of the SSIM term ([`loss::DEFAULT_SSIM_WEIGHT`]).
+    /// Weight of the SSIM term of the IVIF loss ([`loss::DEFAULT_SSIM_WEIGHT`]).
     pub ssim_weight: f64,
+    /// Clip the gradient to this global L2 norm before each update (pan-sharpening: 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_clip: Option<f64>,
+    /// Pan-sharpening: the sensor whose MTF the Wald degradation matches
+    /// ([`pan::DEFAULT_SENSOR`] when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensor: Option<String>,
+    /// Pan-sharpening: the MS bands to train on, 1-based, in order (all when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bands: Option<Vec<usize>>,
     /// Validate, write the records and `last.safetensors` every this many steps.
     pub val_every: usize,
     /// Keep a `ckpt_STEP.safetensors` every this many steps.
@@ -99,6 +111,9 @@ impl Default for TrainOptions {
             gamma: 0.75,
             weight_decay: 0.0,
             ssim_weight: loss::DEFAULT_SSIM_WEIGHT,
+            grad_clip: None,
+            sensor: None,
+            bands: None,
             val_every: 500,
             ckpt_every: 5000,
             seed: 10,
@@ -106,7 +121,30 @@ impl Default for TrainOptions {
     }
 }
 
+/// The preset `train --task pan` uses when none is given.
+pub const DEFAULT_PAN_PRESET: &str = "pan-edge";
+
 impl TrainOptions {
+    /// The defaults of a task: [`TrainOptions::default`] for IVIF; for pan-sharpening
+    /// SHIP_NETWORK.md §5.2 (L1, Adam lr 5e-4, gradient clip 4, no decay within the run), the
+    /// `pan-edge` preset, batch 8 of 64x64 crops (output pixels) and the Landsat-7 MTF.
+    pub fn for_task(task: Task) -> Self {
+        match task {
+            Task::Ivif => Self::default(),
+            Task::Pan { .. } => Self {
+                preset: DEFAULT_PAN_PRESET.into(),
+                crop: 64,
+                lr: 5e-4,
+                milestones: Vec::new(),
+                gamma: 0.1,
+                ssim_weight: 0.0,
+                grad_clip: Some(4.0),
+                sensor: Some(pan::DEFAULT_SENSOR.into()),
+                ..Self::default()
+            },
+        }
+    }
+
     /// Options that may differ when a run is resumed: its length and how often it reports.
     fn without_schedule_of_reports(&self) -> TrainOptions {
         TrainOptions {
@@ -142,6 +180,9 @@ impl TrainOptions {
         if !(self.weight_decay >= 0.0 && self.ssim_weight >= 0.0) {
             bail!("--weight-decay and --ssim-weight must be >= 0");
         }
+        if self.grad_clip.is_some_and(|c| !finite_pos(c)) {
+            bail!("--grad-clip must be positive");
+        }
         if self.milestones.windows(2).any(|w| w[0] >= w[1]) {
             bail!("--milestones must increase: {:?}", self.milestones);
         }
@@ -151,8 +192,9 @@ impl TrainOptions {
 
 /// Progress of a run, for a progress bar or a log. Every method has a no-op default.
 pub trait Events {
-    /// Training starts at step `from` (0, or the resumed step) of `total`.
-    fn started(&mut self, _from: usize, _total: usize) {}
+    /// Training starts at step `from` (0, or the resumed step) of `total`; validations record
+    /// `metrics`.
+    fn started(&mut self, _from: usize, _total: usize, _metrics: &[ValMetric]) {}
     /// The classical baselines were scored on the validation set.
     fn baselines(&mut self, _summary: &BaselineSummary) {}
     /// A step finished with this loss at this learning rate.
@@ -182,7 +224,7 @@ pub struct TrainReport {
     /// Stopped by the stop flag before `steps`.
     pub interrupted: bool,
     /// The best classical baseline on the validation set.
-    pub best_baseline: Option<IvifMethod>,
+    pub best_baseline: Option<String>,
     /// The last `metrics.csv` row.
     pub last_row: Option<MetricsRow>,
     /// Duration of the last validation pass.
@@ -262,14 +304,15 @@ fn write_records(
     losses: &[f32],
     history: &[MetricsRow],
     baselines: Option<&BaselineSummary>,
+    metrics: &[ValMetric],
 ) -> anyhow::Result<()> {
     record::write_text(
         &out.join(record::METRICS_CSV),
-        &record::metrics_csv(history),
+        &record::metrics_csv(history, metrics),
     )?;
     plots::loss_png(&out.join(record::LOSS_PNG), losses, history)?;
     if history.iter().any(|r| r.val.is_some()) {
-        plots::val_png(&out.join(record::VAL_PNG), history, baselines)?;
+        plots::val_png(&out.join(record::VAL_PNG), history, baselines, metrics)?;
     }
     Ok(())
 }
@@ -286,31 +329,21 @@ pub fn train(
 ) -> anyhow::Result<TrainReport> {
     opts.check()?;
     let cfg = ShipConfig::named(&opts.preset)?;
-    if cfg.task != crate::nets::Task::Ivif {
-        bail!(
-            "preset `{}` is a pan-sharpening network: `ship-tools train` trains infrared-visible \
-             presets only so far (ship, ship++, edge, rt); export and bench-train take it",
-            opts.preset
-        );
-    }
     // Absolute folders in config.json, so a run resumes from any working directory.
     let mut opts = opts.clone();
     opts.data = absolute(&opts.data)?;
-    let all = data::list_pairs(&opts.data)?;
-    let (train_files, val_files) = match &mut opts.val {
-        ValSource::None => (all, Vec::new()),
-        ValSource::Holdout(n) => data::holdout(all, *n)?,
-        ValSource::Dir(d) => {
-            *d = absolute(d)?;
-            if *d == opts.data {
-                bail!(
-                    "--val {} is the training folder: pass --holdout N to keep pairs aside",
-                    d.display()
-                );
-            }
-            (all, data::list_pairs(d)?)
+    if let ValSource::Dir(d) = &mut opts.val {
+        *d = absolute(d)?;
+        if *d == opts.data {
+            bail!(
+                "--val {} is the training folder: pass --holdout N to keep items aside",
+                d.display()
+            );
         }
-    };
+    }
+    // Decode everything before the run directory is touched: a bad image fails the start
+    // without leaving a half-made run behind.
+    let data = task::open(&cfg, &opts)?;
     let run = RunConfig {
         format: record::RUN_FORMAT.into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -321,9 +354,9 @@ pub fn train(
             ValSource::Holdout(_) => Some(opts.data.clone()),
             ValSource::None => None,
         },
-        masks: train_files.iter().all(|f| f.mask.is_some()),
-        train_stems: train_files.iter().map(|f| f.stem.clone()).collect(),
-        val_stems: val_files.iter().map(|f| f.stem.clone()).collect(),
+        masks: data.masks(),
+        train_stems: data.train_stems(),
+        val_stems: data.val_stems(),
         device: device_name(dev),
         options: opts.clone(),
     };
@@ -370,10 +403,6 @@ pub fn train(
             Some(ckpt)
         }
     };
-    // Decode everything before the run directory is touched: a bad image fails the start
-    // without leaving a half-made run behind.
-    let train_pairs = data::load_train(&train_files, opts.crop)?;
-    let val_pairs = data::load_val(&val_files)?;
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
     run.save(out)?;
 
@@ -388,6 +417,7 @@ pub fn train(
         .collect();
     let adam_cfg = AdamConfig {
         weight_decay: opts.weight_decay,
+        max_grad_norm: opts.grad_clip,
         ..AdamConfig::default()
     };
     let mut adam = Adam::new(params, adam_cfg)?;
@@ -412,18 +442,16 @@ pub fn train(
         None => (DataRng::new(opts.seed), Vec::new(), Vec::new(), 0, 0.0),
     };
 
-    let baselines = if val_pairs.is_empty() {
-        None
-    } else {
-        let b = validate::baselines(&val_pairs)?;
-        record::write_text(&out.join(record::BASELINES_CSV), &record::baselines_csv(&b))?;
-        events.baselines(&b);
-        Some(b)
-    };
-    let weights = LossWeights {
-        ssim: opts.ssim_weight,
-        ..LossWeights::default()
-    };
+    let metrics = data.metrics().to_vec();
+    events.started(first_step, opts.steps, &metrics);
+    let baselines = data.baselines()?;
+    if let Some(b) = &baselines {
+        record::write_text(
+            &out.join(record::BASELINES_CSV),
+            &record::baselines_csv(b, &metrics),
+        )?;
+        events.baselines(b);
+    }
     let session = Instant::now();
     let wall = || wall_before + session.elapsed().as_secs_f64();
     let save_ckpt = |step: usize,
@@ -441,17 +469,17 @@ pub fn train(
             config: cfg,
             wall_seconds: wall(),
         };
-        checkpoint::save(&last_path, &state, &varmap, adam, losses, history)?;
+        let n = metrics.len();
+        checkpoint::save(&last_path, &state, &varmap, adam, losses, history, n)?;
         events.saved(&last_path);
         if keep {
             let p = out.join(record::ckpt_name(step));
-            checkpoint::save(&p, &state, &varmap, adam, losses, history)?;
+            checkpoint::save(&p, &state, &varmap, adam, losses, history, n)?;
             events.saved(&p);
         }
         Ok(())
     };
 
-    events.started(first_step, opts.steps);
     let mut step = first_step;
     let (mut first_loss, mut final_loss) = (f32::NAN, f32::NAN);
     let mut train_seconds = 0.0;
@@ -466,17 +494,17 @@ pub fn train(
         let t0 = Instant::now();
         let s = step + 1;
         let lr = schedule.lr(s);
-        let batch = data::random_batch(&train_pairs, opts.batch, opts.crop, &mut rng, dev)?;
-        let fused = net.forward(&batch.vis, &batch.ir)?;
-        let parts = loss::ivif_loss(&fused, &batch.vis, &batch.ir, batch.mask.as_ref(), &weights)?;
-        let l: f32 = parts.total.to_scalar()?;
+        let batch = data.batch(opts.batch, opts.crop, &mut rng, dev)?;
+        let out_t = net.forward(&batch.main, &batch.modulator)?;
+        let total = data.loss(&out_t, &batch)?;
+        let l: f32 = total.to_scalar()?;
         if !l.is_finite() {
             bail!(
                 "the loss became {l} at step {s}: lower --lr (the last checkpoint in {} is intact)",
                 out.display()
             );
         }
-        adam.step(&parts.total.backward()?, lr)?;
+        adam.step(&total.backward()?, lr)?;
         train_seconds += t0.elapsed().as_secs_f64();
         step = s;
         losses.push(l);
@@ -493,13 +521,13 @@ pub fn train(
             let window = &losses[since..step];
             let train_loss =
                 window.iter().map(|&x| f64::from(x)).sum::<f64>() / window.len() as f64;
-            let (val, seconds) = if val_pairs.is_empty() {
+            let (val, seconds) = if baselines.is_none() {
                 (None, 0.0)
             } else {
                 let t = Instant::now();
                 let inet = validate::inference_net(&cfg, &varmap, dev)?;
-                let v = validate::validate(&inet, &val_pairs, &weights, dev)?;
-                last_fused = Some(v.fused);
+                let v = data.validate(&inet, dev)?;
+                last_fused = Some(v.shown);
                 let seconds = t.elapsed().as_secs_f64();
                 validation_seconds = Some(seconds);
                 (Some(v.scores), seconds)
@@ -511,9 +539,9 @@ pub fn train(
                 val,
                 wall_seconds: wall(),
             };
-            history.push(row);
             events.validated(&row, seconds);
-            write_records(out, &losses, &history, baselines.as_ref())?;
+            history.push(row);
+            write_records(out, &losses, &history, baselines.as_ref(), &metrics)?;
         }
         if at_row || keep {
             save_ckpt(step, &rng, &adam, &losses, &history, keep, events)?;
@@ -521,7 +549,7 @@ pub fn train(
     }
     if interrupted {
         save_ckpt(step, &rng, &adam, &losses, &history, true, events)?;
-        write_records(out, &losses, &history, baselines.as_ref())?;
+        write_records(out, &losses, &history, baselines.as_ref(), &metrics)?;
     }
 
     let tensors = varmap
@@ -534,26 +562,8 @@ pub fn train(
     crate::export::save_tensors(&tensors, &out.join(record::WEIGHTS))
         .context("saving the trained weights")?;
     if let (false, Some(b), Some(ours)) = (interrupted, &baselines, &last_fused) {
-        let rows: Vec<plots::ContactRow<'_>> = val_pairs
-            .iter()
-            .zip(&b.best_fused)
-            .zip(ours)
-            .map(|((vp, base), ours)| plots::ContactRow {
-                name: &vp.pair.name,
-                images: [&vp.ir_image, &vp.vis_image, base, ours],
-            })
-            .collect();
-        let labels = [
-            "IR".to_string(),
-            "visible".to_string(),
-            format!("best baseline: {}", b.best),
-            format!("ours ({} step {step})", opts.preset),
-        ];
-        plots::contact_png(
-            &out.join(record::CONTACT_PNG),
-            [&labels[0], &labels[1], &labels[2], &labels[3]],
-            &rows,
-        )?;
+        let label = format!("ours, step {step}");
+        data.contact(&out.join(record::CONTACT_PNG), b, ours, &label)?;
     }
     let done = step - first_step;
     Ok(TrainReport {
@@ -567,8 +577,8 @@ pub fn train(
             0.0
         },
         interrupted,
-        best_baseline: baselines.as_ref().map(|b| b.best),
-        last_row: history.last().copied(),
+        best_baseline: baselines.as_ref().map(|b| b.best.clone()),
+        last_row: history.last().cloned(),
         validation_seconds,
     })
 }

@@ -16,6 +16,9 @@ pub struct AdamConfig {
     pub eps: f64,
     /// L2 penalty added to the gradient (`torch.optim.Adam`'s `weight_decay`), 0 in SHIP.
     pub weight_decay: f64,
+    /// Scale the gradients down to this global L2 norm when above it, before the update
+    /// (`torch.nn.utils.clip_grad_norm_`, 1e-6 guard included). None: no clipping.
+    pub max_grad_norm: Option<f64>,
 }
 
 impl Default for AdamConfig {
@@ -25,6 +28,7 @@ impl Default for AdamConfig {
             beta2: 0.999,
             eps: 1e-8,
             weight_decay: 0.0,
+            max_grad_norm: None,
         }
     }
 }
@@ -102,7 +106,16 @@ impl Adam {
             beta2: b2,
             eps,
             weight_decay,
+            max_grad_norm,
         } = self.cfg;
+        let clip = match max_grad_norm {
+            Some(max) => {
+                let norm = self.grad_norm(grads)?;
+                let coef = max / (norm + 1e-6);
+                (coef < 1.0).then_some(coef)
+            }
+            None => None,
+        };
         let t = self.step as i32;
         let bc1 = 1.0 - b1.powi(t);
         let bc2_sqrt = (1.0 - b2.powi(t)).sqrt();
@@ -110,10 +123,14 @@ impl Adam {
             let Some(g) = grads.get(s.var.as_tensor()) else {
                 continue;
             };
+            let g = match clip {
+                Some(c) => (g * c)?,
+                None => g.clone(),
+            };
             let g = if weight_decay != 0.0 {
                 (g + (s.var.as_tensor() * weight_decay)?)?
             } else {
-                g.clone()
+                g
             };
             s.m = ((&s.m * b1)? + (&g * (1.0 - b1))?)?;
             s.v = ((&s.v * b2)? + (g.sqr()? * (1.0 - b2))?)?;
@@ -123,6 +140,17 @@ impl Adam {
             s.var.set(&(s.var.as_tensor() - update)?)?;
         }
         Ok(())
+    }
+
+    /// The global L2 norm of the parameters' gradients.
+    pub fn grad_norm(&self, grads: &GradStore) -> Result<f64> {
+        let mut sum = 0.0f64;
+        for s in &self.slots {
+            if let Some(g) = grads.get(s.var.as_tensor()) {
+                sum += f64::from(g.sqr()?.sum_all()?.to_scalar::<f32>()?);
+            }
+        }
+        Ok(sum.sqrt())
     }
 
     /// (name, m, v) of every parameter, sorted by name.

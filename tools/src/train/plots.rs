@@ -1,6 +1,6 @@
 //! The run directory's pictures: `loss.png` (training and validation loss), `val.png` (the
-//! validation metrics against the best classical baseline) and `contact.png` (IR | visible |
-//! best baseline | ours, one row per validation pair).
+//! validation metrics against the best classical baseline) and `contact.png` (the task's
+//! columns, e.g. IR | visible | best baseline | ours, one row per validation item).
 //!
 //! plotters draws into an RGB buffer (its `bitmap_backend` without the encoder), the text comes
 //! from an embedded DejaVu Sans Mono through `ab_glyph` (no fontconfig/freetype), and the PNG
@@ -18,7 +18,7 @@ use plotters::style::{FontStyle, register_font};
 use ship_edge::imaging::Planes;
 
 use super::record::MetricsRow;
-use super::validate::{BaselineSummary, VAL_METRICS};
+use super::validate::{BaselineSummary, ValMetric};
 
 /// DejaVu Sans Mono 2.37, Bitstream Vera license (tools/assets/fonts/LICENSE-DejaVu.txt).
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSansMono.ttf");
@@ -118,7 +118,7 @@ pub fn loss_png(path: &Path, train_losses: &[f32], rows: &[MetricsRow]) -> anyho
     let mean: Vec<(f64, f64)> = rows.iter().map(|r| (r.step as f64, r.train_loss)).collect();
     let val: Vec<(f64, f64)> = rows
         .iter()
-        .filter_map(|r| r.val.map(|v| (r.step as f64, v.loss)))
+        .filter_map(|r| r.val.as_ref().map(|v| (r.step as f64, v.loss)))
         .collect();
     let x_max = (train_losses.len().max(1)) as f64;
     let (y0, y1) = span(raw.iter().chain(&mean).chain(&val).map(|p| p.1), true);
@@ -174,38 +174,37 @@ pub fn val_png(
     path: &Path,
     rows: &[MetricsRow],
     baselines: Option<&BaselineSummary>,
+    metrics: &[ValMetric],
 ) -> anyhow::Result<()> {
-    let best = baselines.and_then(|b| {
-        b.methods
-            .iter()
-            .find(|m| m.0 == b.best)
-            .map(|m| (b.best.name(), m.1))
-    });
+    let best = baselines.and_then(|b| b.best_means().map(|m| (b.best.as_str(), m)));
     let x_max = rows.last().map_or(1, |r| r.step.max(1)) as f64;
     let title = match best {
-        Some((name, _)) => format!(
-            "validation metrics (default convention): ours (blue), best baseline {name} (orange)"
-        ),
-        None => "validation metrics (default convention)".to_string(),
+        Some((name, _)) => {
+            format!("validation metrics: ours (blue), best baseline {name} (orange)")
+        }
+        None => "validation metrics".to_string(),
     };
-    render(path, (1200, 600), |root| {
+    let cols = metrics.len().clamp(1, 4);
+    let grid = (metrics.len().div_ceil(cols).max(1), cols);
+    render(path, (1200, 300 * grid.0 as u32), |root| {
         root.fill(&WHITE).map_err(draw_err)?;
         let body = root.titled(&title, (FAMILY, 18)).map_err(draw_err)?;
-        for (k, (panel, metric)) in body
-            .split_evenly((2, 4))
-            .iter()
-            .zip(VAL_METRICS)
-            .enumerate()
-        {
+        for (k, (panel, metric)) in body.split_evenly(grid).iter().zip(metrics).enumerate() {
             let ours: Vec<(f64, f64)> = rows
                 .iter()
-                .filter_map(|r| r.val.map(|v| (r.step as f64, v.metrics[k])))
+                .filter_map(|r| {
+                    r.val
+                        .as_ref()
+                        .and_then(|v| v.metrics.get(k).map(|&m| (r.step as f64, m)))
+                })
                 .filter(|p| p.1.is_finite())
                 .collect();
-            let base = best.map(|(_, m)| m[k]).filter(|v| v.is_finite());
+            let base = best
+                .and_then(|(_, m)| m.get(k).copied())
+                .filter(|v| v.is_finite());
             let (y0, y1) = span(ours.iter().map(|p| p.1).chain(base), false);
             let mut chart = ChartBuilder::on(panel)
-                .caption(metric.name(), (FAMILY, 16))
+                .caption(&metric.name, (FAMILY, 16))
                 .margin(8)
                 .x_label_area_size(24)
                 .y_label_area_size(52)
@@ -255,16 +254,16 @@ fn thumbnail(p: &Planes, height: u32) -> RgbImage {
     imageops::resize(&img, tw, height, imageops::FilterType::Triangle)
 }
 
-/// One contact-sheet row: the pair's name and its four images.
+/// One contact-sheet row: the item's name and one image per column.
 #[derive(Debug)]
 pub struct ContactRow<'a> {
     pub name: &'a str,
-    pub images: [&'a Planes; 4],
+    pub images: Vec<&'a Planes>,
 }
 
 /// `contact.png`: a header with the column names, then one row per pair, each image scaled to
 /// [`CONTACT_ROW_HEIGHT`].
-pub fn contact_png(path: &Path, labels: [&str; 4], rows: &[ContactRow<'_>]) -> anyhow::Result<()> {
+pub fn contact_png(path: &Path, labels: &[String], rows: &[ContactRow<'_>]) -> anyhow::Result<()> {
     const GAP: u32 = 4;
     const HEADER: u32 = 26;
     let thumbs: Vec<Vec<RgbImage>> = rows
@@ -277,16 +276,16 @@ pub fn contact_png(path: &Path, labels: [&str; 4], rows: &[ContactRow<'_>]) -> a
         })
         .collect();
     // Columns as wide as their widest thumbnail, so every column lines up.
-    let col_w: Vec<u32> = (0..4)
+    let col_w: Vec<u32> = (0..labels.len())
         .map(|c| {
             thumbs
                 .iter()
-                .map(|t| t[c].width())
+                .filter_map(|t| t.get(c).map(RgbImage::width))
                 .max()
                 .unwrap_or(CONTACT_ROW_HEIGHT)
         })
         .collect();
-    let width = col_w.iter().sum::<u32>() + GAP * 5;
+    let width = col_w.iter().sum::<u32>() + GAP * (labels.len() as u32 + 1);
     let height = HEADER + (CONTACT_ROW_HEIGHT + GAP) * rows.len().max(1) as u32;
     let mut sheet = RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
     let col_x: Vec<u32> = col_w
@@ -299,7 +298,7 @@ pub fn contact_png(path: &Path, labels: [&str; 4], rows: &[ContactRow<'_>]) -> a
         .collect();
     for (r, row) in thumbs.iter().enumerate() {
         let y = HEADER + r as u32 * (CONTACT_ROW_HEIGHT + GAP);
-        for (c, t) in row.iter().enumerate() {
+        for (c, t) in row.iter().enumerate().take(labels.len()) {
             imageops::replace(&mut sheet, t, i64::from(col_x[c]), i64::from(y));
         }
     }

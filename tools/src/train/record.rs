@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use super::TrainOptions;
-use super::validate::{BaselineSummary, VAL_METRICS, ValScores};
+use super::validate::{BaselineSummary, ValMetric, ValScores};
 use crate::nets::ShipConfig;
 
 /// Names of the files in a run directory.
@@ -82,7 +82,7 @@ impl RunConfig {
 }
 
 /// One `metrics.csv` row.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MetricsRow {
     pub step: usize,
     /// Learning rate of this step.
@@ -96,11 +96,9 @@ pub struct MetricsRow {
 }
 
 impl MetricsRow {
-    /// Length of [`MetricsRow::to_array`].
-    pub const WIDTH: usize = 5 + VAL_METRICS.len();
-
-    /// `[step, lr, train_loss, wall, val_loss, metrics…]` (checkpoint storage; NaN without validation).
-    pub fn to_array(&self) -> Vec<f64> {
+    /// `[step, lr, train_loss, wall, val_loss, metrics…]` for a task with `n_metrics` metrics
+    /// (checkpoint storage; NaN without validation).
+    pub fn to_array(&self, n_metrics: usize) -> Vec<f64> {
         let mut v = vec![
             self.step as f64,
             self.lr,
@@ -110,23 +108,21 @@ impl MetricsRow {
         match &self.val {
             Some(s) => {
                 v.push(s.loss);
-                v.extend(s.metrics);
+                v.extend(&s.metrics);
             }
-            None => v.extend([f64::NAN; 1 + VAL_METRICS.len()]),
+            None => v.push(f64::NAN),
         }
+        v.resize(5 + n_metrics, f64::NAN);
         v
     }
 
-    /// Inverse of [`MetricsRow::to_array`]. A row without validation has a NaN loss: the
-    /// loss of a real validation is always finite (a non-finite one stops the run).
+    /// Inverse of [`MetricsRow::to_array`] (the metrics are what follows the first five
+    /// values). A row without validation has a NaN loss: the loss of a real validation is
+    /// always finite (a non-finite one stops the run).
     pub fn from_array(a: &[f64]) -> MetricsRow {
-        let val = (!a[4].is_nan()).then(|| {
-            let mut metrics = [0.0; 8];
-            metrics.copy_from_slice(&a[5..5 + VAL_METRICS.len()]);
-            ValScores {
-                loss: a[4],
-                metrics,
-            }
+        let val = (!a[4].is_nan()).then(|| ValScores {
+            loss: a[4],
+            metrics: a[5..].to_vec(),
         });
         MetricsRow {
             step: a[0] as usize,
@@ -139,10 +135,10 @@ impl MetricsRow {
 }
 
 /// `metrics.csv` from all rows.
-pub fn metrics_csv(rows: &[MetricsRow]) -> String {
+pub fn metrics_csv(rows: &[MetricsRow], metrics: &[ValMetric]) -> String {
     let mut s = String::from("step,lr,train_loss,val_loss");
-    for m in VAL_METRICS {
-        let _ = write!(s, ",{}", m.name());
+    for m in metrics {
+        let _ = write!(s, ",{}", m.name);
     }
     s.push_str(",wall_s\n");
     for r in rows {
@@ -150,11 +146,11 @@ pub fn metrics_csv(rows: &[MetricsRow]) -> String {
         match &r.val {
             Some(v) => {
                 let _ = write!(s, ",{:.6}", v.loss);
-                for x in v.metrics {
+                for x in &v.metrics {
                     let _ = write!(s, ",{x:.6}");
                 }
             }
-            None => s.push_str(&",".repeat(1 + VAL_METRICS.len())),
+            None => s.push_str(&",".repeat(1 + metrics.len())),
         }
         let _ = writeln!(s, ",{:.1}", r.wall_seconds);
     }
@@ -162,10 +158,10 @@ pub fn metrics_csv(rows: &[MetricsRow]) -> String {
 }
 
 /// `baselines.csv`: each classical method's mean metrics and mean rank on the validation set.
-pub fn baselines_csv(b: &BaselineSummary) -> String {
+pub fn baselines_csv(b: &BaselineSummary, metrics: &[ValMetric]) -> String {
     let mut s = String::from("method");
-    for m in VAL_METRICS {
-        let _ = write!(s, ",{}", m.name());
+    for m in metrics {
+        let _ = write!(s, ",{}", m.name);
     }
     s.push_str(",mean_rank,best\n");
     for (method, means, rank) in &b.methods {
@@ -196,17 +192,29 @@ mod tests {
             train_loss: 1.25,
             val: Some(ValScores {
                 loss: 0.9,
-                metrics: [7.0, 40.0, 12.0, 3.0, 1.5, f64::NAN, 0.5, 1.4],
+                metrics: vec![7.0, 40.0, 12.0, 3.0, 1.5, f64::NAN, 0.5, 1.4],
             }),
             wall_seconds: 12.5,
         };
-        let back = MetricsRow::from_array(&with.to_array());
+        let back = MetricsRow::from_array(&with.to_array(8));
         assert_eq!(back.step, 500);
-        assert!(back.val.unwrap().metrics[5].is_nan());
-        assert_eq!(back.val.unwrap().metrics[7], 1.4);
-        let without = MetricsRow { val: None, ..with };
-        assert_eq!(MetricsRow::from_array(&without.to_array()), without);
-        let csv = metrics_csv(&[with, without]);
+        let metrics = &back.val.as_ref().unwrap().metrics;
+        assert_eq!(metrics.len(), 8);
+        assert!(metrics[5].is_nan());
+        assert_eq!(metrics[7], 1.4);
+        let without = MetricsRow {
+            val: None,
+            ..with.clone()
+        };
+        assert_eq!(without.to_array(8).len(), 13);
+        assert_eq!(MetricsRow::from_array(&without.to_array(8)), without);
+        let names: Vec<ValMetric> = (0..8)
+            .map(|i| ValMetric {
+                name: format!("m{i}"),
+                better: ship_edge::metrics::Better::Higher,
+            })
+            .collect();
+        let csv = metrics_csv(&[with, without], &names);
         assert_eq!(csv.lines().count(), 3);
         assert!(csv.lines().all(|l| l.split(',').count() == 13), "{csv}");
     }
