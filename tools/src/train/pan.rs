@@ -145,6 +145,15 @@ impl PanData {
         let sensor = Sensor::from_name(sensor_name).with_context(|| {
             format!("--sensor {sensor_name}: unknown (qb, ikonos, geoeye1, wv2, wv3, wv4, gf2, landsat7, other)")
         })?;
+        let min_tile = 2 * tiles::MIN_OVERLAP + 1;
+        if opts.crop < min_tile * ratio {
+            bail!(
+                "--crop {} is below {} PAN pixels: the exported model runs in tiles of crop / \
+                 ratio MS pixels, and a tile needs at least {min_tile}",
+                opts.crop,
+                min_tile * ratio
+            );
+        }
         let (train_files, val_files) = data::split(opts, list_scenes)?;
         let pick = opts.bands.as_deref();
         let load = |p: &FilePair| load_scene(p, pick, bands, ratio, opts.crop, &sensor);
@@ -158,7 +167,7 @@ impl PanData {
             val,
             bands,
             ratio,
-            tile: (opts.crop / ratio).max(1),
+            tile: opts.crop / ratio,
             sensor,
             metrics: Protocol::Reduced
                 .metrics()
