@@ -194,3 +194,34 @@ fn tiled_runs_match_the_whole_scene_for_a_local_model() {
     assert!(e.contains("overlap of 3 to 49"), "{e}");
     assert!(!dir.join("bad.tif").exists());
 }
+
+/// The shipped 6-band ratio-2 Landsat-7 model on the sample scene. Scene 01 was one of its 25
+/// training scenes (the held-out bar is in `models/ship_pan_edge_landsat7.md`); this checks the
+/// shipped file, its tile metadata and the reduced-resolution path end to end.
+#[test]
+#[cfg_attr(
+    target_arch = "aarch64",
+    ignore = "full-image check, minutes under qemu: --include-ignored on a board"
+)]
+fn the_shipped_landsat_model_beats_gsa_and_mtf_glp_on_the_sample() {
+    let dir = Dir::new("pan-shipped");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/ship_pan_edge_landsat7.onnx");
+    let loaded = ship_edge::model::PanModel::load(&model).unwrap();
+    assert_eq!((loaded.bands(), loaded.ratio(), loaded.tile()), (6, 2, Some(32)));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/landsat7");
+    dir.command()
+        .args(["eval", "--sensor", "landsat7", "--method", "gsa", "--method", "mtf-glp"])
+        .arg_pair("--model", format!("ours={}", model.display()))
+        .arg_pair("--ms", root.join("ms"))
+        .arg_pair("--pan", root.join("pan"))
+        .arg_pair("--json", "r.json")
+        .stdout();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("r.json")).unwrap()).unwrap();
+    let mean = |m: &str, k: &str| json["methods"][m]["mean"][k].as_f64().unwrap();
+    for base in ["gsa", "mtf-glp"] {
+        assert!(mean("ours", "ERGAS") < mean(base, "ERGAS"), "ERGAS vs {base}");
+        assert!(mean("ours", "SAM") < mean(base, "SAM"), "SAM vs {base}");
+        assert!(mean("ours", "Q2n") > mean(base, "Q2n"), "Q2n vs {base}");
+    }
+}
