@@ -176,6 +176,17 @@ fn tiled_runs_match_the_whole_scene_for_a_local_model() {
         .map(|(a, b)| (a - b).abs())
         .fold(0.0, f64::max);
     assert!(worst <= 1.0, "tiled vs whole: {worst} DN");
+    // Tiles run in parallel over the threads; the blend is the same at any thread count.
+    let one = run(
+        "one.tif",
+        &["--tile", "100", "--overlap", "8", "--threads", "1"],
+    );
+    let two = run(
+        "two.tif",
+        &["--tile", "100", "--overlap", "8", "--threads", "2"],
+    );
+    assert_eq!(one, two);
+    assert_eq!(one, tiled);
     let e = dir
         .command()
         .args([
@@ -207,10 +218,15 @@ fn the_shipped_landsat_model_beats_gsa_and_mtf_glp_on_the_sample() {
     let dir = Dir::new("pan-shipped");
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/ship_pan_edge_landsat7.onnx");
     let loaded = ship_edge::model::PanModel::load(&model).unwrap();
-    assert_eq!((loaded.bands(), loaded.ratio(), loaded.tile()), (6, 2, Some(32)));
+    assert_eq!(
+        (loaded.bands(), loaded.ratio(), loaded.tile()),
+        (6, 2, Some(32))
+    );
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/landsat7");
     dir.command()
-        .args(["eval", "--sensor", "landsat7", "--method", "gsa", "--method", "mtf-glp"])
+        .args([
+            "eval", "--sensor", "landsat7", "--method", "gsa", "--method", "mtf-glp",
+        ])
         .arg_pair("--model", format!("ours={}", model.display()))
         .arg_pair("--ms", root.join("ms"))
         .arg_pair("--pan", root.join("pan"))
@@ -220,7 +236,10 @@ fn the_shipped_landsat_model_beats_gsa_and_mtf_glp_on_the_sample() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("r.json")).unwrap()).unwrap();
     let mean = |m: &str, k: &str| json["methods"][m]["mean"][k].as_f64().unwrap();
     for base in ["gsa", "mtf-glp"] {
-        assert!(mean("ours", "ERGAS") < mean(base, "ERGAS"), "ERGAS vs {base}");
+        assert!(
+            mean("ours", "ERGAS") < mean(base, "ERGAS"),
+            "ERGAS vs {base}"
+        );
         assert!(mean("ours", "SAM") < mean(base, "SAM"), "SAM vs {base}");
         assert!(mean("ours", "Q2n") > mean(base, "Q2n"), "Q2n vs {base}");
     }

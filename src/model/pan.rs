@@ -33,12 +33,15 @@ pub struct PanModel {
     tile: Option<usize>,
     plans: PlanCache,
     executor: Executor,
+    /// Worker threads of `executor` (1: the calling thread): tiled runs spread tiles over them.
+    threads: usize,
 }
 
 impl PanModel {
     /// Runs tract's kernels on `threads` worker threads (1 or 0: the calling thread only, the
     /// default of [`load`](PanModel::load)).
     pub fn with_threads(mut self, threads: usize) -> PanModel {
+        self.threads = threads.max(1);
         self.executor = if threads > 1 {
             Executor::multithread_with_name(threads, "ship-edge-pan")
         } else {
@@ -133,6 +136,7 @@ impl PanModel {
             tile,
             plans: PlanCache::default(),
             executor: Executor::SingleThread,
+            threads: 1,
         })
     }
 
@@ -205,6 +209,18 @@ impl PanModel {
     /// Pan-sharpens one pair: `ms` is `bands` planes of `w * h` (band-major, `[0, 1]`), `pan`
     /// one plane of `(r·w) * (r·h)`. Returns `bands` planes at PAN size, raw (not clamped).
     pub fn run(&self, ms: &[f32], pan: &[f32], w: usize, h: usize) -> Result<Vec<f32>, ModelError> {
+        self.run_on(&self.executor, ms, pan, w, h)
+    }
+
+    /// [`run`](PanModel::run) on `executor`.
+    fn run_on(
+        &self,
+        executor: &Executor,
+        ms: &[f32],
+        pan: &[f32],
+        w: usize,
+        h: usize,
+    ) -> Result<Vec<f32>, ModelError> {
         let (r, b) = (self.ratio, self.bands);
         let (pw, ph) = (w * r, h * r);
         if ms.len() != b * w * h || pan.len() != pw * ph {
@@ -235,7 +251,7 @@ impl PanModel {
         );
         let inputs = slots.into_iter().flatten().collect();
         let outputs =
-            multithread_tract_scope(self.executor.clone(), || plan.run(inputs)).map_err(run_err)?;
+            multithread_tract_scope(executor.clone(), || plan.run(inputs)).map_err(run_err)?;
         let shape = [1, b, ph, pw];
         let fused = outputs
             .get(self.fused_ix)
@@ -264,13 +280,24 @@ impl PanModel {
     /// Pan-sharpens cubes of digital numbers: inputs scaled by `1 / max_dn` into `[0, 1]`
     /// (255 for 8-bit data), the output scaled back and clamped to `[0, max_dn]`.
     pub fn sharpen(&self, ms: &Cube, pan: &Image, max_dn: f64) -> Result<Cube, ModelError> {
+        self.sharpen_on(&self.executor, ms, pan, max_dn)
+    }
+
+    /// [`sharpen`](PanModel::sharpen) on `executor`.
+    fn sharpen_on(
+        &self,
+        executor: &Executor,
+        ms: &Cube,
+        pan: &Image,
+        max_dn: f64,
+    ) -> Result<Cube, ModelError> {
         let (b, h, w) = ms.dim();
         let (ph, pw) = pan.dim();
         self.check_inputs(b, (w, h), (pw, ph))?;
         let scale = |v: &f64| (v / max_dn) as f32;
         let ms_planes: Vec<f32> = ms.iter().map(scale).collect();
         let pan_plane: Vec<f32> = pan.iter().map(scale).collect();
-        let out = self.run(&ms_planes, &pan_plane, w, h)?;
+        let out = self.run_on(executor, &ms_planes, &pan_plane, w, h)?;
         Ok(Cube::from_shape_vec(
             (b, ph, pw),
             out.iter()
@@ -280,7 +307,8 @@ impl PanModel {
         .expect("the output has the checked shape"))
     }
 
-    /// [`sharpen`](PanModel::sharpen) in overlapping tiles of `tile` x `tile` MS pixels,
+    /// [`sharpen`](PanModel::sharpen) in overlapping tiles of `tile` x `tile` MS pixels (the tiles
+    /// of a row run in parallel, one per worker thread),
     /// blended across `overlap` MS pixels ([`crate::pansharpen::tiles`]): bounded memory for
     /// any scene size. A scene no larger than one tile is run whole.
     pub fn sharpen_tiled(
@@ -313,14 +341,45 @@ impl PanModel {
         let mut acc = Cube::zeros((b, ph, pw));
         let mut total = Image::zeros((ph, pw));
         let (rows, cols) = (spans(h, tile, overlap), spans(w, tile, overlap));
+        let run_tile = |ys: &std::ops::Range<usize>, xs: &std::ops::Range<usize>, ex: &Executor| {
+            let ms_tile = ms.slice(s![.., ys.clone(), xs.clone()]).to_owned();
+            let pan_tile = pan
+                .slice(s![ys.start * r..ys.end * r, xs.start * r..xs.end * r])
+                .to_owned();
+            self.sharpen_on(ex, &ms_tile, &pan_tile, max_dn)
+        };
         for ys in &rows {
             let wy = weights(ys, h, r, overlap);
-            for xs in &cols {
+            // Tiles of one row in parallel, one tile per worker on its own thread: a small
+            // tile keeps tract's pool busy for too short a time to gain from it.
+            let outs: Vec<Result<Cube, ModelError>> = if self.threads > 1 && cols.len() > 1 {
+                let per = cols.len().div_ceil(self.threads);
+                std::thread::scope(|scope| {
+                    let workers: Vec<_> = cols
+                        .chunks(per)
+                        .map(|chunk| {
+                            scope.spawn(|| {
+                                chunk
+                                    .iter()
+                                    .map(|xs| run_tile(ys, xs, &Executor::SingleThread))
+                                    .collect::<Vec<_>>()
+                            })
+                        })
+                        .collect();
+                    workers
+                        .into_iter()
+                        .flat_map(|w| w.join().expect("a tile worker panicked"))
+                        .collect()
+                })
+            } else {
+                cols.iter()
+                    .map(|xs| run_tile(ys, xs, &self.executor))
+                    .collect()
+            };
+            for (xs, out) in cols.iter().zip(outs) {
+                let out = out?;
                 let wx = weights(xs, w, r, overlap);
-                let ms_tile = ms.slice(s![.., ys.clone(), xs.clone()]).to_owned();
                 let (py, px) = (ys.start * r..ys.end * r, xs.start * r..xs.end * r);
-                let pan_tile = pan.slice(s![py.clone(), px.clone()]).to_owned();
-                let out = self.sharpen(&ms_tile, &pan_tile, max_dn)?;
                 for (i, &fy) in wy.iter().enumerate() {
                     for (j, &fx) in wx.iter().enumerate() {
                         let weight = f64::from(fy * fx);
