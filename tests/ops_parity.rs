@@ -11,8 +11,9 @@
 use std::path::{Path, PathBuf};
 
 use ship_edge::Fuser;
+use ship_edge::imaging::multiband::load_cube;
 use ship_edge::imaging::{Limits, color, io};
-use ship_edge::model::meta;
+use ship_edge::model::{PanModel, meta};
 use ship_edge::ops;
 
 use crate::util::max_abs_diff;
@@ -89,6 +90,10 @@ fn every_shipped_model_has_a_portable_twin_with_the_same_output() {
     assert!(!pairs.is_empty(), "no models/*.onnx");
     let inputs = inputs();
     for (custom, portable) in pairs {
+        if let Ok(fast) = PanModel::load(&custom) {
+            pan_twins_agree(&fast, &custom, &portable);
+            continue;
+        }
         let fast = Fuser::from_onnx(&custom).unwrap();
         let twin = Fuser::from_onnx(&portable).unwrap_or_else(|e| {
             panic!(
@@ -122,6 +127,39 @@ fn every_shipped_model_has_a_portable_twin_with_the_same_output() {
             );
         }
     }
+}
+
+/// A pan-sharpening model and its twin on a crop of the Landsat-7 sample (the first `bands`
+/// MS bands, 24x24 MS pixels, run whole).
+fn pan_twins_agree(fast: &PanModel, custom: &Path, portable: &Path) {
+    let twin = PanModel::load(portable).unwrap_or_else(|e| {
+        panic!(
+            "{}: the standard-op twin of {} is missing or broken ({e})",
+            portable.display(),
+            custom.display()
+        )
+    });
+    let (b, r, n) = (fast.bands(), fast.ratio(), 24);
+    let root = repo().join("samples/landsat7");
+    let ms = load_cube(&root.join("ms/01.tif"), &Limits::default()).unwrap();
+    let pan = load_cube(&root.join("pan/01.tif"), &Limits::default()).unwrap();
+    let ms_crop: Vec<f32> = (0..b)
+        .flat_map(|k| (0..n).flat_map(move |y| (0..n).map(move |x| (k, 100 + y, 120 + x))))
+        .map(|(k, y, x)| (ms[[k, y, x]] / 255.0) as f32)
+        .collect();
+    let pan_crop: Vec<f32> = (0..n * r)
+        .flat_map(|y| (0..n * r).map(move |x| (200 + y, 240 + x)))
+        .map(|(y, x)| (pan[[0, y, x]] / 255.0) as f32)
+        .collect();
+    let a = fast.run(&ms_crop, &pan_crop, n, n).unwrap();
+    let c = twin.run(&ms_crop, &pan_crop, n, n).unwrap();
+    let worst = max_abs_diff(&a, &c);
+    assert!(
+        worst <= TOLERANCE,
+        "{} vs {}: max |Δ| {worst:e} > {TOLERANCE:e}",
+        custom.display(),
+        portable.display()
+    );
 }
 
 /// The shipped models really use the custom ops (a silent fall-back to the standard form would
