@@ -319,7 +319,7 @@ impl PanModel {
         tile: usize,
         overlap: usize,
     ) -> Result<Cube, ModelError> {
-        use crate::pansharpen::tiles::{MIN_OVERLAP, spans, weights};
+        use crate::pansharpen::tiles::{Blend, MIN_OVERLAP, spans};
         use ndarray::s;
 
         let (b, h, w) = ms.dim();
@@ -338,8 +338,7 @@ impl PanModel {
             });
         }
         let r = self.ratio;
-        let mut acc = Cube::zeros((b, ph, pw));
-        let mut total = Image::zeros((ph, pw));
+        let mut blend = Blend::new(b, (h, w), r, overlap);
         let (rows, cols) = (spans(h, tile, overlap), spans(w, tile, overlap));
         let run_tile = |ys: &std::ops::Range<usize>, xs: &std::ops::Range<usize>, ex: &Executor| {
             let ms_tile = ms.slice(s![.., ys.clone(), xs.clone()]).to_owned();
@@ -349,7 +348,6 @@ impl PanModel {
             self.sharpen_on(ex, &ms_tile, &pan_tile, max_dn)
         };
         for ys in &rows {
-            let wy = weights(ys, h, r, overlap);
             // Tiles of one row in parallel, one tile per worker on its own thread: a small
             // tile keeps tract's pool busy for too short a time to gain from it.
             let outs: Vec<Result<Cube, ModelError>> = if self.threads > 1 && cols.len() > 1 {
@@ -378,27 +376,11 @@ impl PanModel {
             };
             for (xs, out) in cols.iter().zip(outs) {
                 let out = out?;
-                let wx = weights(xs, w, r, overlap);
-                let (py, px) = (ys.start * r..ys.end * r, xs.start * r..xs.end * r);
-                for (i, &fy) in wy.iter().enumerate() {
-                    for (j, &fx) in wx.iter().enumerate() {
-                        let weight = f64::from(fy * fx);
-                        if weight == 0.0 {
-                            continue;
-                        }
-                        total[[py.start + i, px.start + j]] += weight;
-                        for band in 0..b {
-                            acc[[band, py.start + i, px.start + j]] += weight * out[[band, i, j]];
-                        }
-                    }
-                }
+                blend.add(ys, xs, |band, i, j| out[[band, i, j]]);
             }
         }
-        for band in 0..b {
-            let mut plane = acc.index_axis_mut(ndarray::Axis(0), band);
-            plane /= &total;
-        }
-        Ok(acc)
+        Ok(Cube::from_shape_vec((b, ph, pw), blend.finish())
+            .expect("the blend has the scene shape"))
     }
 
     /// The optimised plan for an MS of `w` x `h`, built on first use.

@@ -59,6 +59,75 @@ pub fn weights(span: &Range<usize>, len: usize, ratio: usize, overlap: usize) ->
         .collect()
 }
 
+/// Overlapping tile outputs blended with [`weights`]: the runtime's tiled model run and the
+/// training's tiled validation both add their tiles here.
+#[derive(Debug, Clone)]
+pub struct Blend {
+    bands: usize,
+    /// The axes in MS pixels (rows, columns).
+    len: (usize, usize),
+    ratio: usize,
+    overlap: usize,
+    /// `[bands, rows·ratio, columns·ratio]` weighted sums, and the weight sum per pixel.
+    acc: Vec<f64>,
+    total: Vec<f64>,
+}
+
+impl Blend {
+    /// An empty blend of `bands` bands over `rows` x `cols` MS pixels at `ratio`.
+    pub fn new(bands: usize, (rows, cols): (usize, usize), ratio: usize, overlap: usize) -> Blend {
+        let plane = rows * ratio * cols * ratio;
+        Blend {
+            bands,
+            len: (rows, cols),
+            ratio,
+            overlap,
+            acc: vec![0.0; bands * plane],
+            total: vec![0.0; plane],
+        }
+    }
+
+    /// Adds the output of the tile over MS rows `ys` and columns `xs`; `value(band, i, j)` is
+    /// its sample at PAN pixel (i, j) of the tile.
+    pub fn add(
+        &mut self,
+        ys: &Range<usize>,
+        xs: &Range<usize>,
+        value: impl Fn(usize, usize, usize) -> f64,
+    ) {
+        let r = self.ratio;
+        let (wy, wx) = (
+            weights(ys, self.len.0, r, self.overlap),
+            weights(xs, self.len.1, r, self.overlap),
+        );
+        let width = self.len.1 * r;
+        let plane = self.total.len();
+        for (i, &fy) in wy.iter().enumerate() {
+            for (j, &fx) in wx.iter().enumerate() {
+                let weight = f64::from(fy * fx);
+                if weight == 0.0 {
+                    continue;
+                }
+                let at = (ys.start * r + i) * width + xs.start * r + j;
+                self.total[at] += weight;
+                for band in 0..self.bands {
+                    self.acc[band * plane + at] += weight * value(band, i, j);
+                }
+            }
+        }
+    }
+
+    /// The blended output, band-major `[bands, rows·ratio, cols·ratio]`.
+    pub fn finish(self) -> Vec<f64> {
+        let plane = self.total.len();
+        let mut acc = self.acc;
+        for (k, a) in acc.iter_mut().enumerate() {
+            *a /= self.total[k % plane];
+        }
+        acc
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -272,14 +272,11 @@ impl PanData {
     fn forward_tiled(&self, net: &Ship, v: &ValScene, dev: &Device) -> anyhow::Result<Vec<f32>> {
         let (r, nb) = (self.ratio, self.bands);
         let (lh, lw) = (v.ms_lr.dim().1, v.ms_lr.dim().2);
-        let (h, w) = (lh * r, lw * r);
         let max = max_dn(v.bits);
         let overlap = tiles::default_overlap(self.tile);
-        let (mut acc, mut total) = (vec![0f32; nb * h * w], vec![0f32; h * w]);
+        let mut blend = tiles::Blend::new(nb, (lh, lw), r, overlap);
         for ys in &tiles::spans(lh, self.tile, overlap) {
-            let wy = tiles::weights(ys, lh, r, overlap);
             for xs in &tiles::spans(lw, self.tile, overlap) {
-                let wx = tiles::weights(xs, lw, r, overlap);
                 let (th, tw) = (ys.len(), xs.len());
                 let mut up = Vec::with_capacity(nb * th * tw * r * r);
                 for band in v.ms_lr.outer_iter() {
@@ -302,25 +299,10 @@ impl PanData {
                 )?;
                 let out: Vec<f32> = out.flatten_all()?.to_device(&Device::Cpu)?.to_vec1()?;
                 let (oh, ow) = (th * r, tw * r);
-                for (i, &fy) in wy.iter().enumerate() {
-                    for (j, &fx) in wx.iter().enumerate() {
-                        let weight = fy * fx;
-                        if weight == 0.0 {
-                            continue;
-                        }
-                        let at = (ys.start * r + i) * w + xs.start * r + j;
-                        total[at] += weight;
-                        for b in 0..nb {
-                            acc[b * h * w + at] += weight * out[(b * oh + i) * ow + j];
-                        }
-                    }
-                }
+                blend.add(ys, xs, |b, i, j| f64::from(out[(b * oh + i) * ow + j]));
             }
         }
-        for (k, a) in acc.iter_mut().enumerate() {
-            *a /= total[k % (h * w)];
-        }
-        Ok(acc)
+        Ok(blend.finish().into_iter().map(|v| v as f32).collect())
     }
 
     /// The reduced-resolution metrics of `out` against the scene's original MS.
