@@ -9,6 +9,7 @@ mod cli;
 fn main() -> ExitCode {
     keep_freed_buffers();
     inline_candle_elementwise();
+    die_quietly_on_closed_pipe();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -18,6 +19,20 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Rust ignores SIGPIPE, so `println!` into a closed pipe (`ship-tools info | head`) panics.
+/// The default action ends the process quietly, as for any Unix filter; writes to files are
+/// unaffected.
+#[cfg(unix)]
+fn die_quietly_on_closed_pipe() {
+    // SAFETY: resets one signal's disposition before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn die_quietly_on_closed_pipe() {}
 
 /// candle allocates every large tensor (each gradient of a training step) fresh, and glibc
 /// serves blocks above its mmap threshold with `mmap` and unmaps them on free, so every step
