@@ -1,7 +1,8 @@
 //! `ship-tools train --task pan`: a few steps of `pan-edge` on small scenes cut from the
 //! Landsat-7 sample lower the L1 loss, validate against GSA and MTF-GLP with the
 //! reduced-resolution metrics, and leave weights that export to a model the runtime's
-//! `PanModel` loads; a band-count mismatch is an error naming the file.
+//! `PanModel` loads; a band-count mismatch is an error naming the file. A fine-tune from those
+//! weights with the full-resolution loss term scores D_λ, D_s and QNR too.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,18 +39,44 @@ fn tiny_scenes(root: &Path, bands: usize) -> PathBuf {
 }
 
 fn train(data: &Path, out: &Path) -> std::process::Output {
+    train_with(data, out, &[])
+}
+
+/// The short run of [`train`] with `extra` flags, which replace its own of the same name.
+fn train_with(data: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let short = [
+        ("--steps", "8"),
+        ("--batch", "2"),
+        ("--crop", "32"),
+        ("--lr", "2e-3"),
+        ("--val-every", "4"),
+        ("--ckpt-every", "8"),
+        ("--seed", "5"),
+    ];
     Command::new(env!("CARGO_BIN_EXE_ship-tools"))
         .args(["train", "--task", "pan", "--holdout", "1"])
-        .args([
-            "--steps", "8", "--batch", "2", "--crop", "32", "--lr", "2e-3",
-        ])
-        .args(["--val-every", "4", "--ckpt-every", "8", "--seed", "5"])
+        .args(
+            short
+                .iter()
+                .filter(|(flag, _)| !extra.contains(flag))
+                .flat_map(|(flag, value)| [*flag, *value]),
+        )
         .arg("--data")
         .arg(data)
         .arg("--out")
         .arg(out)
+        .args(extra)
         .output()
         .unwrap()
+}
+
+fn assert_ok(o: &std::process::Output) {
+    assert!(
+        o.status.success(),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
@@ -161,4 +188,80 @@ fn scenes_with_the_wrong_band_count_are_refused_before_the_run_starts() {
         "{err}"
     );
     assert!(!out.exists(), "a failed start leaves no run directory");
+}
+
+#[test]
+fn a_full_resolution_fine_tune_starts_from_the_weights_and_scores_qnr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tiny_scenes(tmp.path(), 6);
+    let parent = tmp.path().join("parent");
+    assert_ok(&train(&data, &parent));
+    let weights = parent.join("weights.safetensors");
+    let parent_val = checkpoint::load(&parent.join("last.safetensors"))
+        .unwrap()
+        .history[1]
+        .val
+        .clone()
+        .unwrap();
+
+    // A learning rate too small to move the weights: the first validation of the fine-tune
+    // is the parent's last one, so --init loaded the trained weights.
+    let out = tmp.path().join("fine");
+    let w = weights.to_str().unwrap();
+    assert_ok(&train_with(
+        &data,
+        &out,
+        &["--init", w, "--full-res-weight", "0.05", "--lr", "1e-12"],
+    ));
+    let cfg = record::RunConfig::load(&out).unwrap();
+    assert_eq!(cfg.options.full_res_weight, Some(0.05));
+    assert_eq!(cfg.options.init.as_deref(), Some(weights.as_path()));
+    let ckpt = checkpoint::load(&out.join("last.safetensors")).unwrap();
+    let val = ckpt.history[0].val.as_ref().unwrap();
+    assert_eq!(val.metrics.len(), 10);
+    for (a, b) in val.metrics.iter().zip(&parent_val.metrics) {
+        assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "{a} vs {b}");
+    }
+    let (dl, ds, qnr) = (val.metrics[7], val.metrics[8], val.metrics[9]);
+    assert!(dl > 0.0 && ds > 0.0 && qnr > 0.5 && qnr < 1.0, "{val:?}");
+    assert!((qnr - (1.0 - dl) * (1.0 - ds)).abs() < 1e-9);
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert!(csv.contains(",Q2n,D_lambda,D_s,QNR,wall_s"), "{csv}");
+    let baselines = std::fs::read_to_string(out.join("baselines.csv")).unwrap();
+    assert!(baselines.contains(",QNR,mean_rank"), "{baselines}");
+
+    // Bad fine-tunes fail before a run directory exists, naming the problem.
+    let refused = |name: &str, extra: &[&str], needle: &str| {
+        let out = tmp.path().join(name);
+        let o = train_with(&data, &out, extra);
+        assert!(!o.status.success(), "{name} started");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(needle), "{name}: {err}");
+        assert!(!out.exists(), "{name} left a run directory");
+    };
+    refused(
+        "no_weights",
+        &["--init", "missing.safetensors"],
+        "missing.safetensors",
+    );
+    refused("wrong_preset", &["--init", w, "--preset", "pan"], "preset");
+    refused(
+        "odd_crop",
+        &["--full-res-weight", "0.05", "--crop", "48"],
+        "multiple of 32",
+    );
+    refused(
+        "ratio",
+        &[
+            "--full-res-weight",
+            "0.05",
+            "--preset",
+            "pan-edge-x4",
+            "--bands",
+            "1,2,3,4",
+            "--crop",
+            "64",
+        ],
+        "PAN/MS ratio 2",
+    );
 }

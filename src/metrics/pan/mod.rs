@@ -202,6 +202,21 @@ pub fn reduced(
     ])
 }
 
+/// The low-resolution references the full-resolution indices compare against: M̃ =
+/// `interp23tap(ms, r)` for D_λ and D_s, and P̃ = `interp23tap(imresize(pan, 1/r, bicubic), r)`
+/// for D_s. Both are PAN-sized. (Training's full-resolution loss uses the same pair.)
+pub fn qnr_references(ms: &Cube, pan: &Image, ratio: usize) -> Result<(Cube, Image), PanError> {
+    let ms_up = interp23tap(ms, ratio)?;
+    let pan_lr = crate::pansharpen::resize::imresize(
+        pan,
+        1.0 / ratio as f64,
+        crate::pansharpen::resize::Method::Bicubic,
+    );
+    let pan_lr = pan_lr.insert_axis(ndarray::Axis(0));
+    let pan_filt = interp23tap(&pan_lr, ratio)?.index_axis_move(ndarray::Axis(0), 0);
+    Ok((ms_up, pan_filt))
+}
+
 /// The full-resolution metrics D_λ, D_s and QNR (toolbox 1.0, `flag_orig_paper = 0`,
 /// S = 32, p = q = α = β = 1) of `fused` (`[bands, H, W]`, PAN size) given the original `ms`
 /// (`[bands, H/r, W/r]`) and `pan` (`H × W`).
@@ -253,14 +268,7 @@ pub fn full(
             block: BLOCK,
         });
     }
-    let ms_up = interp23tap(ms, ratio)?;
-    let pan_lr = crate::pansharpen::resize::imresize(
-        pan,
-        1.0 / ratio as f64,
-        crate::pansharpen::resize::Method::Bicubic,
-    );
-    let pan_lr = pan_lr.insert_axis(ndarray::Axis(0));
-    let pan_filt = interp23tap(&pan_lr, ratio)?.index_axis_move(ndarray::Axis(0), 0);
+    let (ms_up, pan_filt) = qnr_references(ms, pan, ratio)?;
     let dl = d_lambda(fused, &ms_up, BLOCK);
     let ds = d_s(fused, &ms_up, pan, &pan_filt, BLOCK);
     Ok(vec![

@@ -77,6 +77,16 @@ pub struct Args {
     /// B, NIR with a 4-band preset). [default: every band]
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     bands: Option<Vec<usize>>,
+    /// pan: add W·(D_λ + D_s), the full-resolution distortions of `ship-edge eval --protocol
+    /// full`, on as many crops of the original (not degraded) pairs to the loss; validations
+    /// then also score D_lambda, D_s and QNR. Needs the model's ratio to be the data's PAN/MS
+    /// ratio and a --crop multiple of 32. [default: off]
+    #[arg(long, value_name = "W")]
+    full_res_weight: Option<f64>,
+    /// Start a new run from these weights (weights.safetensors or a checkpoint of the same
+    /// preset) instead of the seeded initialisation: fine-tuning.
+    #[arg(long, value_name = "WEIGHTS", conflicts_with = "resume")]
+    init: Option<PathBuf>,
     /// Validate and checkpoint (last.safetensors) every K steps. [default: 500]
     #[arg(long, value_name = "K")]
     val_every: Option<usize>,
@@ -155,6 +165,8 @@ fn options(a: &Args, base: TrainOptions) -> TrainOptions {
         grad_clip: a.grad_clip.or(base.grad_clip),
         sensor: a.sensor.clone().or(base.sensor),
         bands: a.bands.clone().or(base.bands),
+        full_res_weight: a.full_res_weight.or(base.full_res_weight),
+        init: a.init.clone().or(base.init),
         val_every: a.val_every.unwrap_or(base.val_every),
         ckpt_every: a.ckpt_every.unwrap_or(base.ckpt_every),
         seed: a.seed.unwrap_or(base.seed),

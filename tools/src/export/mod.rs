@@ -111,6 +111,17 @@ pub const CHECKPOINT_WEIGHTS_PREFIX: &str = "weights/";
 /// Loads a network from a weight file or a training checkpoint, strictly (every name, every
 /// shape).
 pub fn load_weights(path: &Path, cfg: &ShipConfig, dev: &Device) -> Result<Ship, ExportError> {
+    let tensors = read_weights(path, cfg, dev)?;
+    Ship::new(cfg, VarBuilder::from_tensors(tensors, DType::F32, dev)).map_err(candle_err(path))
+}
+
+/// The network tensors (f32, by variable name) of a weight file or a training checkpoint,
+/// checked against `cfg`'s variables and shapes.
+pub fn read_weights(
+    path: &Path,
+    cfg: &ShipConfig,
+    dev: &Device,
+) -> Result<HashMap<String, Tensor>, ExportError> {
     let mut tensors = candle_core::safetensors::load(path, dev).map_err(candle_err(path))?;
     if tensors
         .keys()
@@ -123,12 +134,11 @@ pub fn load_weights(path: &Path, cfg: &ShipConfig, dev: &Device) -> Result<Ship,
             .collect();
     }
     check_names(&tensors, cfg, path)?;
-    let tensors = tensors
+    tensors
         .into_iter()
         .map(|(k, v)| Ok((k, v.to_dtype(DType::F32)?)))
         .collect::<candle_core::Result<HashMap<_, _>>>()
-        .map_err(candle_err(path))?;
-    Ship::new(cfg, VarBuilder::from_tensors(tensors, DType::F32, dev)).map_err(candle_err(path))
+        .map_err(candle_err(path))
 }
 
 /// Writes `bytes` to `path` through a temp file in the same directory, then renames it.

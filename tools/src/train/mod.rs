@@ -26,6 +26,7 @@ pub mod loss;
 pub mod optim;
 pub mod pan;
 pub mod plots;
+pub mod qnr_loss;
 pub mod record;
 pub mod task;
 pub mod validate;
@@ -88,6 +89,15 @@ pub struct TrainOptions {
     /// Pan-sharpening: the MS bands to train on, 1-based, in order (all when unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bands: Option<Vec<usize>>,
+    /// Pan-sharpening: weight of the full-resolution term D_λ + D_s ([`qnr_loss`]) on crops
+    /// of the original pair, added to the reduced-resolution L1 (none when unset). Its
+    /// validations also score D_λ, D_s and QNR at full resolution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_res_weight: Option<f64>,
+    /// Start from these weights (a `weights.safetensors` or a checkpoint of the same preset)
+    /// instead of the seeded initialisation: fine-tuning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<PathBuf>,
     /// Validate, write the records and `last.safetensors` every this many steps.
     pub val_every: usize,
     /// Keep a `ckpt_STEP.safetensors` every this many steps.
@@ -114,6 +124,8 @@ impl Default for TrainOptions {
             grad_clip: None,
             sensor: None,
             bands: None,
+            full_res_weight: None,
+            init: None,
             val_every: 500,
             ckpt_every: 5000,
             seed: 10,
@@ -182,6 +194,9 @@ impl TrainOptions {
         }
         if self.grad_clip.is_some_and(|c| !finite_pos(c)) {
             bail!("--grad-clip must be positive");
+        }
+        if self.full_res_weight.is_some_and(|w| !finite_pos(w)) {
+            bail!("--full-res-weight must be positive");
         }
         if self.milestones.windows(2).any(|w| w[0] >= w[1]) {
             bail!("--milestones must increase: {:?}", self.milestones);
@@ -344,6 +359,17 @@ pub fn train(
     // Decode everything before the run directory is touched: a bad image fails the start
     // without leaving a half-made run behind.
     let data = task::open(&cfg, &opts)?;
+    if let Some(p) = &mut opts.init {
+        *p = absolute(p)?;
+    }
+    // A resumed run restores its own weights; only a new one starts from --init.
+    let init = match (&start, &opts.init) {
+        (Start::Fresh, Some(p)) => Some(
+            crate::export::read_weights(p, &cfg, dev)
+                .with_context(|| format!("--init {}", p.display()))?,
+        ),
+        _ => None,
+    };
     let run = RunConfig {
         format: record::RUN_FORMAT.into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -407,6 +433,12 @@ pub fn train(
     run.save(out)?;
 
     let (net, varmap) = build_trainable(&cfg, opts.seed, dev)?;
+    if let Some(weights) = &init {
+        for (name, var) in varmap.data().lock().expect("varmap poisoned").iter() {
+            // read_weights checked that every variable is there with its shape.
+            var.set(&weights[name])?;
+        }
+    }
     let params: Vec<(String, Var)> = varmap
         .data()
         .lock()
@@ -494,9 +526,7 @@ pub fn train(
         let t0 = Instant::now();
         let s = step + 1;
         let lr = schedule.lr(s);
-        let batch = data.batch(opts.batch, opts.crop, &mut rng, dev)?;
-        let out_t = net.forward(&batch.main, &batch.modulator)?;
-        let total = data.loss(&out_t, &batch)?;
+        let total = data.objective(&net, opts.batch, opts.crop, &mut rng, dev)?;
         let l: f32 = total.to_scalar()?;
         if !l.is_finite() {
             bail!(

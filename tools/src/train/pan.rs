@@ -35,6 +35,7 @@ use ship_edge::pansharpen::{Sensor, wald};
 use super::TrainOptions;
 use super::data::{self, DataRng};
 use super::plots;
+use super::qnr_loss;
 use super::task::{Batch, TrainData};
 use super::validate::{BaselineSummary, ValMetric, ValScores, Validation, mean_rows};
 use crate::nets::Ship;
@@ -60,12 +61,36 @@ struct Scene {
     target: Vec<f32>,
 }
 
+/// A scene at its original resolution, for the full-resolution loss term: PAN size, samples
+/// in `[0,1]`.
+#[derive(Debug, Clone)]
+struct FullScene {
+    width: usize,
+    height: usize,
+    /// The original MS upsampled by the ratio (the network's main input), `[bands, h, w]`.
+    ms_up: Vec<f32>,
+    /// The original PAN.
+    pan: Vec<f32>,
+    /// M̃ and P̃ of the full-resolution indices ([`metrics::qnr_references`]).
+    ms_ref: Vec<f32>,
+    pan_ref: Vec<f32>,
+}
+
+/// The full-resolution term of the loss: its weight and the training scenes in that form.
+#[derive(Debug)]
+struct FullRes {
+    weight: f64,
+    scenes: Vec<FullScene>,
+}
+
 /// A validation scene: the training form plus what scoring and the contact sheet need.
 #[derive(Debug, Clone)]
 struct ValScene {
     scene: Scene,
     /// Original MS (DN): the reference.
     ms: Cube,
+    /// Original PAN (DN): the full-resolution validation fuses it with `ms`.
+    pan: Image,
     /// The degraded pair the baselines fuse (DN).
     ms_lr: Cube,
     pan_lr: Image,
@@ -86,6 +111,8 @@ pub struct PanData {
     /// `ship-edge` runs the exported model (its `tile` metadata).
     tile: usize,
     sensor: Sensor,
+    /// With `--full-res-weight`.
+    full: Option<FullRes>,
     metrics: Vec<ValMetric>,
 }
 
@@ -154,14 +181,34 @@ impl PanData {
                 min_tile * ratio
             );
         }
+        let with_full = opts.full_res_weight.is_some();
+        if with_full && !opts.crop.is_multiple_of(qnr_loss::BLOCK) {
+            bail!(
+                "--crop {} with --full-res-weight: the full-resolution indices compare {b}x{b} \
+                 blocks, so the crop must be a multiple of {b}",
+                opts.crop,
+                b = qnr_loss::BLOCK
+            );
+        }
         let (train_files, val_files) = data::split(opts, list_scenes)?;
         let pick = opts.bands.as_deref();
-        let load = |p: &FilePair| load_scene(p, pick, bands, ratio, opts.crop, &sensor);
-        let train = train_files
+        let load = |p: &FilePair| load_scene(p, pick, bands, ratio, opts.crop, &sensor, with_full);
+        let mut train = Vec::new();
+        let mut full_scenes = Vec::new();
+        for p in &train_files {
+            let (v, full) = load(p)?;
+            train.push(v.scene);
+            full_scenes.extend(full);
+        }
+        let val = val_files
             .iter()
-            .map(|p| load(p).map(|v| v.scene))
+            .map(|p| load(p).map(|(v, _)| v))
             .collect::<anyhow::Result<_>>()?;
-        let val = val_files.iter().map(load).collect::<anyhow::Result<_>>()?;
+        let protocols: &[Protocol] = if with_full {
+            &[Protocol::Reduced, Protocol::Full]
+        } else {
+            &[Protocol::Reduced]
+        };
         Ok(Self {
             train,
             val,
@@ -169,9 +216,13 @@ impl PanData {
             ratio,
             tile: opts.crop / ratio,
             sensor,
-            metrics: Protocol::Reduced
-                .metrics()
+            full: opts.full_res_weight.map(|weight| FullRes {
+                weight,
+                scenes: full_scenes,
+            }),
+            metrics: protocols
                 .iter()
+                .flat_map(|p| p.metrics())
                 .map(|m| ValMetric {
                     name: m.name().to_string(),
                     better: m.better(),
@@ -191,7 +242,8 @@ fn load_scene(
     ratio: usize,
     crop: usize,
     sensor: &Sensor,
-) -> anyhow::Result<ValScene> {
+    with_full: bool,
+) -> anyhow::Result<(ValScene, Option<FullScene>)> {
     let (ms_path, pan_path): (&PathBuf, &PathBuf) = (&files.files[0], &files.files[1]);
     let limits = Limits::default();
     let mut ms = load_cube(ms_path, &limits).with_context(|| format!("{}", ms_path.display()))?;
@@ -231,24 +283,30 @@ fn load_scene(
             ms_path.display()
         );
     }
+    if with_full && pan_ratio != ratio {
+        bail!(
+            "{}: PAN/MS ratio {pan_ratio}, the model's is {ratio}: --full-res-weight fuses the \
+             original pair, so the two must match",
+            pan_path.display()
+        );
+    }
     let bits = storage_bits(&ms);
     let max = max_dn(bits);
+    let full = if with_full {
+        Some(
+            full_scene(&ms, &pan, ratio, max)
+                .with_context(|| format!("full-resolution references of {}", ms_path.display()))?,
+        )
+    } else {
+        None
+    };
     let ms_lr = wald::degrade_ms(&ms, ratio, sensor);
     let pan_lr = wald::degrade_pan(&pan, pan_ratio, sensor);
-    let (lh, lw) = (h / ratio, w / ratio);
-    let mut ms_up = Vec::with_capacity(b * h * w);
-    for band in ms_lr.outer_iter() {
-        ms_up.extend(upsample_linear(
-            &to_unit(band.iter().copied(), max),
-            lw,
-            lh,
-            ratio,
-        ));
-    }
+    let ms_up = upsample_unit(&ms_lr, ratio, max);
     let stretch = (0..b.min(3))
         .map(|k| percentile_range(ms.index_axis(Axis(0), k).iter().copied()))
         .collect();
-    Ok(ValScene {
+    let scene = ValScene {
         scene: Scene {
             name: files.stem.clone(),
             width: w,
@@ -258,28 +316,86 @@ fn load_scene(
             target: to_unit(ms.iter().copied(), max),
         },
         ms,
+        pan,
         ms_lr,
         pan_lr,
         bits,
         stretch,
+    };
+    Ok((scene, full))
+}
+
+/// Each band of `ms` (DN) at unit scale, upsampled by `ratio` as the exported graph does.
+fn upsample_unit(ms: &Cube, ratio: usize, max: f64) -> Vec<f32> {
+    let (b, h, w) = ms.dim();
+    let mut up = Vec::with_capacity(b * h * w * ratio * ratio);
+    for band in ms.outer_iter() {
+        up.extend(upsample_linear(
+            &to_unit(band.iter().copied(), max),
+            w,
+            h,
+            ratio,
+        ));
+    }
+    up
+}
+
+/// The original pair in the full-resolution loss's form.
+fn full_scene(ms: &Cube, pan: &Image, ratio: usize, max: f64) -> anyhow::Result<FullScene> {
+    let (ms_ref, pan_ref) = metrics::qnr_references(ms, pan, ratio)?;
+    let (height, width) = pan.dim();
+    Ok(FullScene {
+        width,
+        height,
+        ms_up: upsample_unit(ms, ratio, max),
+        pan: to_unit(pan.iter().copied(), max),
+        ms_ref: to_unit(ms_ref.iter().copied(), max),
+        pan_ref: to_unit(pan_ref.iter().copied(), max),
     })
 }
 
+/// Appends the `crop` x `crop` window at (`x0`, `y0`) of each `width`-wide plane of `src`
+/// to `dst`, transposed if asked.
+fn crop_planes(
+    src: &[f32],
+    width: usize,
+    height: usize,
+    (x0, y0): (usize, usize),
+    crop: usize,
+    transpose: bool,
+    dst: &mut Vec<f32>,
+) {
+    for plane in src.chunks_exact(width * height) {
+        for y in 0..crop {
+            for x in 0..crop {
+                let (sx, sy) = if transpose { (y, x) } else { (x, y) };
+                dst.push(plane[(y0 + sy) * width + x0 + sx]);
+            }
+        }
+    }
+}
+
 impl PanData {
-    /// The network on the degraded pair of `v` as `ship-edge` runs the exported model: MS tiles
-    /// of [`PanData::tile`] pixels, each upsampled on its own, blended with the runtime's ramps
-    /// ([`tiles`]). `[bands, h, w]` at unit scale, unclamped.
-    fn forward_tiled(&self, net: &Ship, v: &ValScene, dev: &Device) -> anyhow::Result<Vec<f32>> {
+    /// The network on the pair `ms`, `pan` (DN) as `ship-edge` runs the exported model: MS
+    /// tiles of [`PanData::tile`] pixels, each upsampled on its own, blended with the runtime's
+    /// ramps ([`tiles`]). `[bands, r·h, r·w]` at unit scale, unclamped.
+    fn forward_tiled(
+        &self,
+        net: &Ship,
+        (ms, pan): (&Cube, &Image),
+        bits: u8,
+        dev: &Device,
+    ) -> anyhow::Result<Vec<f32>> {
         let (r, nb) = (self.ratio, self.bands);
-        let (lh, lw) = (v.ms_lr.dim().1, v.ms_lr.dim().2);
-        let max = max_dn(v.bits);
+        let (lh, lw) = (ms.dim().1, ms.dim().2);
+        let max = max_dn(bits);
         let overlap = tiles::default_overlap(self.tile);
         let mut blend = tiles::Blend::new(nb, (lh, lw), r, overlap);
         for ys in &tiles::spans(lh, self.tile, overlap) {
             for xs in &tiles::spans(lw, self.tile, overlap) {
                 let (th, tw) = (ys.len(), xs.len());
                 let mut up = Vec::with_capacity(nb * th * tw * r * r);
-                for band in v.ms_lr.outer_iter() {
+                for band in ms.outer_iter() {
                     let tile = band.slice(ndarray::s![ys.clone(), xs.clone()]);
                     up.extend(upsample_linear(
                         &to_unit(tile.iter().copied(), max),
@@ -288,7 +404,7 @@ impl PanData {
                         r,
                     ));
                 }
-                let pan_tile = v.pan_lr.slice(ndarray::s![
+                let pan_tile = pan.slice(ndarray::s![
                     ys.start * r..ys.end * r,
                     xs.start * r..xs.end * r
                 ]);
@@ -305,6 +421,42 @@ impl PanData {
         Ok(blend.finish().into_iter().map(|v| v as f32).collect())
     }
 
+    /// The network's reduced-resolution (and with the full-resolution term, full-resolution)
+    /// output of `v`: unit-scale samples at reference size, and the scores.
+    fn fuse_and_score(
+        &self,
+        net: &Ship,
+        v: &ValScene,
+        dev: &Device,
+    ) -> anyhow::Result<(Vec<f32>, Cube, Vec<f64>)> {
+        let max = max_dn(v.bits);
+        let to_cube = |out: &[f32], h: usize, w: usize| {
+            Cube::from_shape_vec(
+                (self.bands, h, w),
+                out.iter()
+                    .map(|&x| quantize_sample((f64::from(x) * max).clamp(0.0, max), v.bits))
+                    .collect(),
+            )
+        };
+        let s = &v.scene;
+        let out = self.forward_tiled(net, (&v.ms_lr, &v.pan_lr), v.bits, dev)?;
+        let cube = to_cube(&out, s.height, s.width)?;
+        let mut scores = self.score(&cube, v)?;
+        if self.full.is_some() {
+            let (h, w) = v.pan.dim();
+            let sharp = self.forward_tiled(net, (&v.ms, &v.pan), v.bits, dev)?;
+            scores.extend(self.score_full(&to_cube(&sharp, h, w)?, v)?);
+        }
+        Ok((out, cube, scores))
+    }
+
+    /// D_λ, D_s and QNR of `sharp`, a fusion of the original pair of `v`.
+    fn score_full(&self, sharp: &Cube, v: &ValScene) -> anyhow::Result<Vec<f64>> {
+        let values = metrics::full(sharp, &v.ms, &v.pan, self.ratio, &self.sensor)
+            .with_context(|| format!("full-resolution scores of `{}`", v.scene.name))?;
+        Ok(in_order(Protocol::Full, &values))
+    }
+
     /// The reduced-resolution metrics of `out` against the scene's original MS.
     fn score(&self, out: &Cube, v: &ValScene) -> anyhow::Result<Vec<f64>> {
         let opts = ReducedOptions {
@@ -314,17 +466,52 @@ impl PanData {
         };
         let values = metrics::reduced(out, &v.ms, &opts)
             .with_context(|| format!("scoring validation scene `{}`", v.scene.name))?;
-        Ok(Protocol::Reduced
-            .metrics()
-            .iter()
-            .map(|m| {
-                values
-                    .iter()
-                    .find(|(k, _)| k == m)
-                    .map_or(f64::NAN, |x| x.1)
-            })
-            .collect())
+        Ok(in_order(Protocol::Reduced, &values))
     }
+
+    /// A batch of the full-resolution term: `(ms_up, pan, ms_ref, pan_ref)` crops.
+    fn full_batch(
+        &self,
+        full: &FullRes,
+        batch: usize,
+        crop: usize,
+        rng: &mut DataRng,
+        dev: &Device,
+    ) -> anyhow::Result<[Tensor; 4]> {
+        let nb = self.bands;
+        let mut bufs: [Vec<f32>; 4] = Default::default();
+        for _ in 0..batch {
+            let s = &full.scenes[rng.below(full.scenes.len())];
+            let at = (
+                rng.below(s.width - crop + 1),
+                rng.below(s.height - crop + 1),
+            );
+            let transpose = rng.below(2) == 1;
+            for (src, dst) in [&s.ms_up, &s.pan, &s.ms_ref, &s.pan_ref]
+                .into_iter()
+                .zip(bufs.iter_mut())
+            {
+                crop_planes(src, s.width, s.height, at, crop, transpose, dst);
+            }
+        }
+        let [ms_up, pan, ms_ref, pan_ref] = bufs;
+        let t = |v: Vec<f32>, c: usize| Tensor::from_vec(v, (batch, c, crop, crop), dev);
+        Ok([t(ms_up, nb)?, t(pan, 1)?, t(ms_ref, nb)?, t(pan_ref, 1)?])
+    }
+}
+
+/// The values of `protocol`'s metrics, in its column order (NaN where one is missing).
+fn in_order(protocol: Protocol, values: &[(metrics::PanMetric, f64)]) -> Vec<f64> {
+    protocol
+        .metrics()
+        .iter()
+        .map(|m| {
+            values
+                .iter()
+                .find(|(k, _)| k == m)
+                .map_or(f64::NAN, |x| x.1)
+        })
+        .collect()
 }
 
 impl TrainData for PanData {
@@ -354,25 +541,15 @@ impl TrainData for PanData {
         let mut pan = Vec::with_capacity(batch * plane);
         for _ in 0..batch {
             let s = &self.train[rng.below(self.train.len())];
-            let (x0, y0) = (
+            let at = (
                 rng.below(s.width - crop + 1),
                 rng.below(s.height - crop + 1),
             );
             let transpose = rng.below(2) == 1;
-            let hw = s.width * s.height;
-            let copy = |src: &[f32], dst: &mut Vec<f32>| {
-                for y in 0..crop {
-                    for x in 0..crop {
-                        let (sx, sy) = if transpose { (y, x) } else { (x, y) };
-                        dst.push(src[(y0 + sy) * s.width + x0 + sx]);
-                    }
-                }
-            };
-            for b in 0..nb {
-                copy(&s.ms_up[b * hw..][..hw], &mut main);
-                copy(&s.target[b * hw..][..hw], &mut target);
-            }
-            copy(&s.pan, &mut pan);
+            let (w, h) = (s.width, s.height);
+            crop_planes(&s.ms_up, w, h, at, crop, transpose, &mut main);
+            crop_planes(&s.target, w, h, at, crop, transpose, &mut target);
+            crop_planes(&s.pan, w, h, at, crop, transpose, &mut pan);
         }
         Ok(Batch {
             main: Tensor::from_vec(main, (batch, nb, crop, crop), dev)?,
@@ -387,6 +564,29 @@ impl TrainData for PanData {
         Ok((out - target)?.abs()?.mean_all()?)
     }
 
+    /// L1 at reduced resolution, plus with `--full-res-weight` w: w·(D_λ + D_s) of the network
+    /// on as many crops of the original pairs.
+    fn objective(
+        &self,
+        net: &Ship,
+        batch: usize,
+        crop: usize,
+        rng: &mut DataRng,
+        dev: &Device,
+    ) -> anyhow::Result<Tensor> {
+        let b = self.batch(batch, crop, rng, dev)?;
+        let l1 = self.loss(&net.forward(&b.main, &b.modulator)?, &b)?;
+        let Some(full) = &self.full else {
+            return Ok(l1);
+        };
+        let [ms_up, pan, ms_ref, pan_ref] = self.full_batch(full, batch, crop, rng, dev)?;
+        let sharp = net.forward(&ms_up, &pan)?;
+        let block = qnr_loss::BLOCK;
+        let distortion = (qnr_loss::d_lambda(&sharp, &ms_ref, block)?
+            + qnr_loss::d_s(&sharp, &ms_ref, &pan, &pan_ref, block)?)?;
+        Ok((l1 + (distortion * full.weight)?)?)
+    }
+
     fn baselines(&self) -> anyhow::Result<Option<BaselineSummary>> {
         if self.val.is_empty() {
             return Ok(None);
@@ -395,10 +595,17 @@ impl TrainData for PanData {
         for m in BASELINES {
             let (mut rows, mut shown) = (Vec::new(), Vec::new());
             for v in &self.val {
-                let out = pansharpen(m, &v.ms_lr, &v.pan_lr, self.ratio, &self.sensor)
-                    .with_context(|| format!("baseline {} on `{}`", m.name(), v.scene.name))?
-                    .mapv(|x| quantize_sample(x, v.bits));
-                rows.push(self.score(&out, v)?);
+                let fuse = |ms: &Cube, pan: &Image| -> anyhow::Result<Cube> {
+                    Ok(pansharpen(m, ms, pan, self.ratio, &self.sensor)
+                        .with_context(|| format!("baseline {} on `{}`", m.name(), v.scene.name))?
+                        .mapv(|x| quantize_sample(x, v.bits)))
+                };
+                let out = fuse(&v.ms_lr, &v.pan_lr)?;
+                let mut row = self.score(&out, v)?;
+                if self.full.is_some() {
+                    row.extend(self.score_full(&fuse(&v.ms, &v.pan)?, v)?);
+                }
+                rows.push(row);
                 shown.push(display(&out, &v.stretch));
             }
             scored.push((m.name().to_string(), rows, shown));
@@ -410,8 +617,8 @@ impl TrainData for PanData {
         let (mut loss, mut rows, mut shown) = (0.0, Vec::new(), Vec::new());
         for v in &self.val {
             let s = &v.scene;
-            let out = self
-                .forward_tiled(net, v, dev)
+            let (out, cube, scores) = self
+                .fuse_and_score(net, v, dev)
                 .with_context(|| format!("network on validation scene `{}`", s.name))?;
             let l1 = out
                 .iter()
@@ -420,14 +627,7 @@ impl TrainData for PanData {
                 .sum::<f64>()
                 / out.len() as f64;
             loss += l1 / self.val.len() as f64;
-            let max = max_dn(v.bits);
-            let cube = Cube::from_shape_vec(
-                (self.bands, s.height, s.width),
-                out.iter()
-                    .map(|&x| quantize_sample((f64::from(x) * max).clamp(0.0, max), v.bits))
-                    .collect(),
-            )?;
-            rows.push(self.score(&cube, v)?);
+            rows.push(scores);
             shown.push(display(&cube, &v.stretch));
         }
         Ok(Validation {

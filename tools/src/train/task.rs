@@ -47,6 +47,21 @@ pub trait TrainData {
     ) -> anyhow::Result<Batch>;
     /// The scalar loss of the network output `out` on `batch`.
     fn loss(&self, out: &Tensor, batch: &Batch) -> anyhow::Result<Tensor>;
+    /// What one optimiser step minimises: by default [`TrainData::loss`] of the network on one
+    /// [`TrainData::batch`]. A task with more than one kind of batch (pan-sharpening with its
+    /// full-resolution term) runs the network on each.
+    fn objective(
+        &self,
+        net: &Ship,
+        batch: usize,
+        crop: usize,
+        rng: &mut DataRng,
+        dev: &Device,
+    ) -> anyhow::Result<Tensor> {
+        let b = self.batch(batch, crop, rng, dev)?;
+        let out = net.forward(&b.main, &b.modulator)?;
+        self.loss(&out, &b)
+    }
     /// The classical baselines on the validation set (None without validation items).
     fn baselines(&self) -> anyhow::Result<Option<BaselineSummary>>;
     /// The network on every validation item, scored.
