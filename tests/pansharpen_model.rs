@@ -208,7 +208,7 @@ fn tiled_runs_match_the_whole_scene_for_a_local_model() {
 
 /// The shipped 6-band ratio-2 Landsat-7 model on the sample scene. Scene 01 was one of its 25
 /// training scenes (the held-out bar is in `models/ship_pan_edge_landsat7.md`); this checks the
-/// shipped file, its tile metadata and the reduced-resolution path end to end.
+/// shipped file, its tile metadata and both evaluation protocols end to end.
 #[test]
 #[cfg_attr(
     target_arch = "aarch64",
@@ -242,5 +242,25 @@ fn the_shipped_landsat_model_beats_gsa_and_mtf_glp_on_the_sample() {
         );
         assert!(mean("ours", "SAM") < mean(base, "SAM"), "SAM vs {base}");
         assert!(mean("ours", "Q2n") > mean(base, "Q2n"), "Q2n vs {base}");
+    }
+    // And on the original pair (no reference): the full-resolution bar, QNR.
+    dir.command()
+        .args(["eval", "--sensor", "landsat7", "--protocol", "full"])
+        .args(["--method", "gsa", "--method", "mtf-glp"])
+        .arg_pair("--model", format!("ours={}", model.display()))
+        .arg_pair("--ms", root.join("ms"))
+        .arg_pair("--pan", root.join("pan"))
+        .arg_pair("--json", "f.json")
+        .stdout();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("f.json")).unwrap()).unwrap();
+    let qnr = |m: &str| json["methods"][m]["mean"]["QNR"].as_f64().unwrap();
+    for base in ["gsa", "mtf-glp"] {
+        assert!(
+            qnr("ours") > qnr(base),
+            "QNR {} vs {base} {}",
+            qnr("ours"),
+            qnr(base)
+        );
     }
 }
