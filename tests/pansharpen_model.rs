@@ -98,6 +98,15 @@ fn models_that_do_not_fit_the_images_are_refused() {
         .arg_pair("--pan", &pan)
         .fails_with(2);
     assert!(e.contains("cannot be used with"), "{e}");
+    let six = PanLinearModel::new(6, 2, 0.1).write(dir.join("six.onnx"));
+    let e = dir
+        .command()
+        .args(["pansharpen", "-o", "out.tif", "--raw", "raw.png"])
+        .arg_pair("--model", &six)
+        .arg_pair("--ms", &ms)
+        .arg_pair("--pan", &pan)
+        .fails_with(1);
+    assert!(e.contains("raw.png") && e.contains(".npy"), "{e}");
     assert!(!dir.join("out.tif").exists());
 }
 

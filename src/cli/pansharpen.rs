@@ -68,6 +68,11 @@ pub struct Args {
     /// tile, 3 to 16]
     #[arg(long, value_name = "N", requires = "model")]
     overlap: Option<u32>,
+    /// Also write --model's output before rounding to the output's bit depth (clamped to the
+    /// data range) as a float32 .npy of shape (bands, H, W), at model scale (DN / 255 for 8-bit
+    /// data, DN / 65535 for 16-bit).
+    #[arg(long, value_name = "FILE.npy", requires = "model")]
+    raw: Option<PathBuf>,
     /// Inference threads for --model (default: all available cores).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..), requires = "model")]
     threads: Option<u16>,
@@ -94,6 +99,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "{}: pan-sharpened images are multiband: name the output .tif or .tiff",
             args.output.display()
         );
+    }
+    if let Some(raw) = &args.raw {
+        imaging::npy::check_output(raw)?;
     }
     let threads = args
         .threads
@@ -219,6 +227,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (false, true) => ms_geo.refined(ratio),
     };
     save_cube_geo(&args.output, &fused, bits, &geo)?;
+    if let Some(raw) = &args.raw {
+        let max = max_dn(bits);
+        let values: Vec<f32> = fused.iter().map(|&v| (v / max) as f32).collect();
+        let (b, h, w) = fused.dim();
+        imaging::npy::save_f32_shaped(raw, &[b, h, w], &values)?;
+    }
     println!(
         "{}: {pw}x{ph} with {bands} bands ({bits}-bit{}), {by}{} with ratio {ratio}, sensor {}, in {} ms",
         args.output.display(),

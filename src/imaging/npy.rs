@@ -18,13 +18,23 @@ pub fn check_output(path: &Path) -> Result<(), EncodeError> {
 
 /// Writes `data` (row-major `height x width`) as a float32 `.npy` array of shape (height, width).
 pub fn save_f32(path: &Path, width: usize, height: usize, data: &[f32]) -> Result<(), EncodeError> {
+    save_f32_shaped(path, &[height, width], data)
+}
+
+/// Writes `data` (C order) as a float32 `.npy` array of `shape`, e.g. `[bands, height, width]`.
+pub fn save_f32_shaped(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), EncodeError> {
     assert_eq!(
         data.len(),
-        width * height,
-        "npy: data does not fill {width}x{height}"
+        shape.iter().product::<usize>(),
+        "npy: data does not fill {shape:?}"
     );
-    let dict =
-        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({height}, {width}), }}");
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    // NumPy writes a one-element shape tuple as `(n,)`.
+    let tuple = match dims.len() {
+        1 => format!("{},", dims[0]),
+        _ => dims.join(", "),
+    };
+    let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({tuple}), }}");
     // Header: magic, version 1.0, u16 length; magic + length + dict + '\n' padded to 64 bytes.
     let unpadded = 10 + dict.len() + 1;
     let header = format!(
@@ -70,6 +80,24 @@ mod tests {
             .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
             .collect();
         assert_eq!(values, [0.0, 0.5, 1.0, -1.0, 2.0, 1.5]);
+    }
+
+    #[test]
+    fn writes_any_number_of_dimensions_as_numpy_spells_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let header = |shape: &[usize]| {
+            let path = dir.path().join("raw.npy");
+            let n = shape.iter().product();
+            save_f32_shaped(&path, shape, &vec![0.25; n]).unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+            assert_eq!(bytes.len(), 10 + hlen + 4 * n);
+            std::str::from_utf8(&bytes[10..10 + hlen])
+                .unwrap()
+                .to_string()
+        };
+        assert!(header(&[6, 4, 5]).contains("'shape': (6, 4, 5)"));
+        assert!(header(&[7]).contains("'shape': (7,)"));
     }
 
     #[test]
