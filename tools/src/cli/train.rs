@@ -136,8 +136,8 @@ impl TaskArg {
     /// The defaults of a new run of this task.
     fn defaults(self) -> TrainOptions {
         match self {
-            TaskArg::Ivif => TrainOptions::for_task(Task::Ivif),
-            TaskArg::Pan => TrainOptions::for_task(Task::Pan { bands: 0, ratio: 0 }),
+            TaskArg::Ivif => TrainOptions::default(),
+            TaskArg::Pan => TrainOptions::pan_defaults(),
         }
     }
 }

@@ -18,7 +18,7 @@ use super::data::{self, DataRng, Pair, ValPair};
 use super::loss::{LossWeights, ivif_loss};
 use super::plots;
 use super::task::{Batch, TrainData};
-use super::validate::{BaselineSummary, ValMetric, ValScores, Validation, mean_rows};
+use super::validate::{BaselineSummary, ValMetric, Validation};
 use crate::nets::Ship;
 
 /// The metrics recorded at each validation (default convention), in column order.
@@ -137,7 +137,7 @@ impl TrainData for IvifData {
     }
 
     fn validate(&self, net: &Ship, dev: &Device) -> anyhow::Result<Validation> {
-        let (mut loss, mut rows, mut shown) = (0.0, Vec::new(), Vec::new());
+        let mut items = Vec::with_capacity(self.val.len());
         for vp in &self.val {
             let p = &vp.pair;
             let plane = |v: &[f32]| Tensor::from_vec(v.to_vec(), (1, 1, p.height, p.width), dev);
@@ -147,21 +147,14 @@ impl TrainData for IvifData {
                 .forward(&vis, &ir)
                 .with_context(|| format!("network on validation pair `{}`", p.name))?;
             let parts = ivif_loss(&out, &vis, &ir, mask.as_ref(), &self.weights)?;
-            loss += f64::from(parts.total.to_scalar::<f32>()?) / self.val.len() as f64;
+            let loss = f64::from(parts.total.to_scalar::<f32>()?);
             let y: Vec<f32> = out.flatten_all()?.to_device(&Device::Cpu)?.to_vec1()?;
             let image = color::merge(&y, vp.chroma.as_ref(), p.width, p.height)
                 .with_bit_depth(vp.vis_image.bit_depth());
             let image = quantize_8bit(image);
-            rows.push(score(&image, vp)?);
-            shown.push(image);
+            items.push((loss, score(&image, vp)?, image));
         }
-        Ok(Validation {
-            scores: ValScores {
-                loss,
-                metrics: mean_rows(&rows),
-            },
-            shown,
-        })
+        Ok(Validation::from_items(items))
     }
 
     fn contact(

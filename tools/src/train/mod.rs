@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::nets::{ShipConfig, Task, build_trainable, is_buffer};
+use crate::nets::{ShipConfig, build_trainable, is_buffer};
 use anyhow::{Context, bail};
 use candle_core::{Device, Var};
 use data::DataRng;
@@ -137,23 +137,20 @@ impl Default for TrainOptions {
 pub const DEFAULT_PAN_PRESET: &str = "pan-edge";
 
 impl TrainOptions {
-    /// The defaults of a task: [`TrainOptions::default`] for IVIF; for pan-sharpening
-    /// SHIP_NETWORK.md §5.2 (L1, Adam lr 5e-4, gradient clip 4, no decay within the run), the
-    /// `pan-edge` preset, batch 8 of 64x64 crops (output pixels) and the Landsat-7 MTF.
-    pub fn for_task(task: Task) -> Self {
-        match task {
-            Task::Ivif => Self::default(),
-            Task::Pan { .. } => Self {
-                preset: DEFAULT_PAN_PRESET.into(),
-                crop: 64,
-                lr: 5e-4,
-                milestones: Vec::new(),
-                gamma: 0.1,
-                ssim_weight: 0.0,
-                grad_clip: Some(4.0),
-                sensor: Some(pan::DEFAULT_SENSOR.into()),
-                ..Self::default()
-            },
+    /// Pan-sharpening defaults: SHIP_NETWORK.md §5.2 (L1, Adam lr 5e-4, gradient clip 4, no
+    /// decay within the run), the `pan-edge` preset, batch 8 of 64x64 crops (output pixels)
+    /// and the Landsat-7 MTF.
+    pub fn pan_defaults() -> Self {
+        Self {
+            preset: DEFAULT_PAN_PRESET.into(),
+            crop: 64,
+            lr: 5e-4,
+            milestones: Vec::new(),
+            gamma: 0.1,
+            ssim_weight: 0.0,
+            grad_clip: Some(4.0),
+            sensor: Some(pan::DEFAULT_SENSOR.into()),
+            ..Self::default()
         }
     }
 

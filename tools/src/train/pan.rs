@@ -37,7 +37,7 @@ use super::data::{self, DataRng};
 use super::plots;
 use super::qnr_loss;
 use super::task::{Batch, TrainData};
-use super::validate::{BaselineSummary, ValMetric, ValScores, Validation, mean_rows};
+use super::validate::{BaselineSummary, ValMetric, Validation};
 use crate::nets::Ship;
 
 /// The baselines the model is ranked against (the bar: GSA and MTF-GLP).
@@ -614,7 +614,7 @@ impl TrainData for PanData {
     }
 
     fn validate(&self, net: &Ship, dev: &Device) -> anyhow::Result<Validation> {
-        let (mut loss, mut rows, mut shown) = (0.0, Vec::new(), Vec::new());
+        let mut items = Vec::with_capacity(self.val.len());
         for v in &self.val {
             let s = &v.scene;
             let (out, cube, scores) = self
@@ -626,17 +626,9 @@ impl TrainData for PanData {
                 .map(|(a, b)| f64::from((a - b).abs()))
                 .sum::<f64>()
                 / out.len() as f64;
-            loss += l1 / self.val.len() as f64;
-            rows.push(scores);
-            shown.push(display(&cube, &v.stretch));
+            items.push((l1, scores, display(&cube, &v.stretch)));
         }
-        Ok(Validation {
-            scores: ValScores {
-                loss,
-                metrics: mean_rows(&rows),
-            },
-            shown,
-        })
+        Ok(Validation::from_items(items))
     }
 
     fn contact(

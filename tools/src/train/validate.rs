@@ -36,6 +36,30 @@ pub struct Validation {
     pub shown: Vec<Planes>,
 }
 
+/// One validation item's results: the loss, the metric row and the image the contact sheet
+/// shows.
+pub type ItemScores = (f64, Vec<f64>, Planes);
+
+impl Validation {
+    /// Means over the items of a validation pass.
+    pub fn from_items(items: Vec<ItemScores>) -> Validation {
+        let n = items.len().max(1) as f64;
+        let (mut loss, mut rows, mut shown) = (0.0, Vec::new(), Vec::new());
+        for (l, row, image) in items {
+            loss += l / n;
+            rows.push(row);
+            shown.push(image);
+        }
+        Validation {
+            scores: ValScores {
+                loss,
+                metrics: mean_rows(&rows),
+            },
+            shown,
+        }
+    }
+}
+
 /// The classical baselines on the validation set.
 #[derive(Debug, Clone)]
 pub struct BaselineSummary {
