@@ -261,6 +261,10 @@ pub struct ContactRow<'a> {
     pub images: Vec<&'a Planes>,
 }
 
+/// Font size of the contact sheet's column labels, and the smallest a long one shrinks to.
+const LABEL_SIZE: f64 = 16.0;
+const MIN_LABEL_SIZE: f64 = 9.0;
+
 /// `contact.png`: a header with the column names, then one row per pair, each image scaled to
 /// [`CONTACT_ROW_HEIGHT`].
 pub fn contact_png(path: &Path, labels: &[String], rows: &[ContactRow<'_>]) -> anyhow::Result<()> {
@@ -307,9 +311,20 @@ pub fn contact_png(path: &Path, labels: &[String], rows: &[ContactRow<'_>]) -> a
     {
         let root = BitMapBackend::with_buffer(&mut buf, (width, height)).into_drawing_area();
         for (c, label) in labels.iter().enumerate() {
+            // A long label ("ours, step 12000") shrinks to its column instead of running into
+            // the next one.
+            let mut size = LABEL_SIZE;
+            while size > MIN_LABEL_SIZE {
+                let font = (FAMILY, size).into_font().color(&BLACK);
+                let (w, _) = root.estimate_text_size(label, &font).map_err(draw_err)?;
+                if w <= col_w[c] {
+                    break;
+                }
+                size -= 1.0;
+            }
             root.draw_text(
                 label,
-                &(FAMILY, 16).into_font().color(&BLACK),
+                &(FAMILY, size).into_font().color(&BLACK),
                 (col_x[c] as i32, 5),
             )
             .map_err(draw_err)?;
@@ -323,4 +338,33 @@ pub fn contact_png(path: &Path, labels: &[String], rows: &[ContactRow<'_>]) -> a
         root.present().map_err(draw_err)?;
     }
     write_png(path, width, height, &buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_column_label_shrinks_into_its_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("contact.png");
+        let side = CONTACT_ROW_HEIGHT as usize;
+        let grey = Planes::gray(side, side, vec![0.5; side * side]);
+        let row = ContactRow {
+            name: "x",
+            images: vec![&grey, &grey],
+        };
+        let labels = ["ours, step 12000".to_string(), String::new()];
+        contact_png(&path, &labels, &[row]).unwrap();
+        let sheet = image::open(&path).unwrap().to_rgb8();
+        // The header above the second column (x >= GAP + side + GAP) stays blank.
+        let second = 4 + CONTACT_ROW_HEIGHT + 4;
+        let dark =
+            |x0: u32, x1: u32| (0..20).any(|y| (x0..x1).any(|x| sheet.get_pixel(x, y).0[0] < 128));
+        assert!(dark(4, second), "the label is drawn");
+        assert!(
+            !dark(second - 2, sheet.width()),
+            "the label runs into the next column"
+        );
+    }
 }
