@@ -113,6 +113,21 @@ fn sha256_hex(path: &Path) -> String {
 /// forced to `isa` when given.
 type RawRun<'a> = dyn Fn(String, Option<&str>) -> PathBuf + 'a;
 
+/// `ship-edge ARGS --model MODEL --raw DIR/name` in `dir` (the kernels forced to `isa` when
+/// given); returns the raw file.
+fn run_raw(dir: &Dir, args: &[&str], model: &Path, name: String, isa: Option<&str>) -> PathBuf {
+    let raw = dir.join(name);
+    let mut cmd = dir.command();
+    cmd.args(args)
+        .arg_pair("--model", model)
+        .arg_pair("--raw", &raw);
+    if let Some(isa) = isa {
+        cmd.env(ship_edge::ops::simd::ISA_ENV, isa);
+    }
+    cmd.stdout();
+    raw
+}
+
 /// Checks `model`'s raw output against the x86_64 reference in `tests/data/arch/` (or records
 /// it with `SHIP_EDGE_BLESS`), with the SIMD and the scalar kernels.
 fn check_against_reference(model: &Path, shape: &[usize], run: &RawRun<'_>) {
@@ -176,20 +191,10 @@ fn fuse_matches_the_x86_reference_for_every_shipped_model() {
     let models = shipped_models(false);
     assert!(!models.is_empty(), "no IVIF models/*.onnx");
     for model in models {
-        let fuse_raw = |name: String, isa: Option<&str>| {
-            let raw = dir.join(name);
-            let mut cmd = dir.command();
-            cmd.args([
-                "fuse", "--ir", "ir.png", "--vis", "vis.png", "-o", "out.png",
-            ])
-            .arg_pair("--model", &model)
-            .arg_pair("--raw", &raw);
-            if let Some(isa) = isa {
-                cmd.env(ship_edge::ops::simd::ISA_ENV, isa);
-            }
-            cmd.stdout();
-            raw
-        };
+        let args = [
+            "fuse", "--ir", "ir.png", "--vis", "vis.png", "-o", "out.png",
+        ];
+        let fuse_raw = |name: String, isa: Option<&str>| run_raw(&dir, &args, &model, name, isa);
         check_against_reference(&model, &[CROP.3 as usize, CROP.2 as usize], &fuse_raw);
     }
 }
@@ -205,26 +210,16 @@ fn pansharpen_matches_the_x86_reference_for_every_shipped_pan_model() {
             model.file_stem().unwrap().to_string_lossy()
         ));
         write_pan_crop(&dir, &loaded);
-        let sharpen_raw = |name: String, isa: Option<&str>| {
-            let raw = dir.join(name);
-            let mut cmd = dir.command();
-            cmd.args([
-                "pansharpen",
-                "--ms",
-                "ms.tif",
-                "--pan",
-                "pan.tif",
-                "-o",
-                "out.tif",
-            ])
-            .arg_pair("--model", &model)
-            .arg_pair("--raw", &raw);
-            if let Some(isa) = isa {
-                cmd.env(ship_edge::ops::simd::ISA_ENV, isa);
-            }
-            cmd.stdout();
-            raw
-        };
+        let args = [
+            "pansharpen",
+            "--ms",
+            "ms.tif",
+            "--pan",
+            "pan.tif",
+            "-o",
+            "out.tif",
+        ];
+        let sharpen_raw = |name: String, isa: Option<&str>| run_raw(&dir, &args, &model, name, isa);
         check_against_reference(&model, &[loaded.bands(), PAN_CROP, PAN_CROP], &sharpen_raw);
     }
 }

@@ -232,17 +232,20 @@ fn the_shipped_landsat_model_beats_gsa_and_mtf_glp_on_the_sample() {
         (6, 2, Some(32))
     );
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/landsat7");
-    dir.command()
-        .args([
-            "eval", "--sensor", "landsat7", "--method", "gsa", "--method", "mtf-glp",
-        ])
-        .arg_pair("--model", format!("ours={}", model.display()))
-        .arg_pair("--ms", root.join("ms"))
-        .arg_pair("--pan", root.join("pan"))
-        .arg_pair("--json", "r.json")
-        .stdout();
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("r.json")).unwrap()).unwrap();
+    // `eval --protocol PROTOCOL` of the model, GSA and MTF-GLP on the sample: its JSON report.
+    let eval = |protocol: &str| -> serde_json::Value {
+        let json = format!("{protocol}.json");
+        dir.command()
+            .args(["eval", "--sensor", "landsat7", "--protocol", protocol])
+            .args(["--method", "gsa", "--method", "mtf-glp"])
+            .arg_pair("--model", format!("ours={}", model.display()))
+            .arg_pair("--ms", root.join("ms"))
+            .arg_pair("--pan", root.join("pan"))
+            .arg_pair("--json", &json)
+            .stdout();
+        serde_json::from_str(&std::fs::read_to_string(dir.join(&json)).unwrap()).unwrap()
+    };
+    let json = eval("reduced");
     let mean = |m: &str, k: &str| json["methods"][m]["mean"][k].as_f64().unwrap();
     for base in ["gsa", "mtf-glp"] {
         assert!(
@@ -253,16 +256,7 @@ fn the_shipped_landsat_model_beats_gsa_and_mtf_glp_on_the_sample() {
         assert!(mean("ours", "Q2n") > mean(base, "Q2n"), "Q2n vs {base}");
     }
     // And on the original pair (no reference): the full-resolution bar, QNR.
-    dir.command()
-        .args(["eval", "--sensor", "landsat7", "--protocol", "full"])
-        .args(["--method", "gsa", "--method", "mtf-glp"])
-        .arg_pair("--model", format!("ours={}", model.display()))
-        .arg_pair("--ms", root.join("ms"))
-        .arg_pair("--pan", root.join("pan"))
-        .arg_pair("--json", "f.json")
-        .stdout();
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("f.json")).unwrap()).unwrap();
+    let json = eval("full");
     let qnr = |m: &str| json["methods"][m]["mean"]["QNR"].as_f64().unwrap();
     for base in ["gsa", "mtf-glp"] {
         assert!(

@@ -67,6 +67,20 @@ impl Protocol {
             Protocol::Full => &[PanMetric::DLambda, PanMetric::Ds, PanMetric::Qnr],
         }
     }
+
+    /// The scores in `values` of this protocol's metrics, in its column order (NaN where one
+    /// is missing).
+    pub fn in_order(self, values: &[(PanMetric, f64)]) -> Vec<f64> {
+        self.metrics()
+            .iter()
+            .map(|m| {
+                values
+                    .iter()
+                    .find(|(k, _)| k == m)
+                    .map_or(f64::NAN, |(_, v)| *v)
+            })
+            .collect()
+    }
 }
 
 /// One pan-sharpening method to score.
@@ -254,13 +268,7 @@ impl PanEval {
                 Protocol::Full => metrics::full(&out, &ms, &pan, ratio, &self.sensor),
             }
             .map_err(|e| method_err(source.name(), &e))?;
-            scores.push(
-                self.protocol
-                    .metrics()
-                    .iter()
-                    .map(|m| lookup(&values, *m))
-                    .collect(),
-            );
+            scores.push(self.protocol.in_order(&values));
         }
         Ok((scores, ratio))
     }
@@ -334,11 +342,4 @@ fn single_band(path: &Path, cube: Cube) -> Result<Image, EvalError> {
 
 fn cube_size((bands, h, w): (usize, usize, usize)) -> String {
     format!("{w}x{h} with {bands} bands")
-}
-
-fn lookup(values: &[(PanMetric, f64)], m: PanMetric) -> f64 {
-    values
-        .iter()
-        .find(|(k, _)| *k == m)
-        .map_or(f64::NAN, |(_, v)| *v)
 }

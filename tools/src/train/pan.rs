@@ -36,7 +36,7 @@ use super::TrainOptions;
 use super::data::{self, DataRng};
 use super::plots;
 use super::qnr_loss;
-use super::task::{Batch, TrainData};
+use super::task::{self, Batch, TrainData};
 use super::validate::{BaselineSummary, ValMetric, Validation};
 use crate::nets::Ship;
 
@@ -354,6 +354,18 @@ fn full_scene(ms: &Cube, pan: &Image, ratio: usize, max: f64) -> anyhow::Result<
     })
 }
 
+/// A random `crop` x `crop` window of a `width` x `height` scene: its top-left corner and
+/// whether to transpose it (the only augmentation, see the module docs).
+fn draw_crop(
+    rng: &mut DataRng,
+    width: usize,
+    height: usize,
+    crop: usize,
+) -> ((usize, usize), bool) {
+    let at = (rng.below(width - crop + 1), rng.below(height - crop + 1));
+    (at, rng.below(2) == 1)
+}
+
 /// Appends the `crop` x `crop` window at (`x0`, `y0`) of each `width`-wide plane of `src`
 /// to `dst`, transposed if asked.
 fn crop_planes(
@@ -454,7 +466,7 @@ impl PanData {
     fn score_full(&self, sharp: &Cube, v: &ValScene) -> anyhow::Result<Vec<f64>> {
         let values = metrics::full(sharp, &v.ms, &v.pan, self.ratio, &self.sensor)
             .with_context(|| format!("full-resolution scores of `{}`", v.scene.name))?;
-        Ok(in_order(Protocol::Full, &values))
+        Ok(Protocol::Full.in_order(&values))
     }
 
     /// The reduced-resolution metrics of `out` against the scene's original MS.
@@ -466,7 +478,7 @@ impl PanData {
         };
         let values = metrics::reduced(out, &v.ms, &opts)
             .with_context(|| format!("scoring validation scene `{}`", v.scene.name))?;
-        Ok(in_order(Protocol::Reduced, &values))
+        Ok(Protocol::Reduced.in_order(&values))
     }
 
     /// A batch of the full-resolution term: `(ms_up, pan, ms_ref, pan_ref)` crops.
@@ -482,11 +494,7 @@ impl PanData {
         let mut bufs: [Vec<f32>; 4] = Default::default();
         for _ in 0..batch {
             let s = &full.scenes[rng.below(full.scenes.len())];
-            let at = (
-                rng.below(s.width - crop + 1),
-                rng.below(s.height - crop + 1),
-            );
-            let transpose = rng.below(2) == 1;
+            let (at, transpose) = draw_crop(rng, s.width, s.height, crop);
             for (src, dst) in [&s.ms_up, &s.pan, &s.ms_ref, &s.pan_ref]
                 .into_iter()
                 .zip(bufs.iter_mut())
@@ -498,20 +506,6 @@ impl PanData {
         let t = |v: Vec<f32>, c: usize| Tensor::from_vec(v, (batch, c, crop, crop), dev);
         Ok([t(ms_up, nb)?, t(pan, 1)?, t(ms_ref, nb)?, t(pan_ref, 1)?])
     }
-}
-
-/// The values of `protocol`'s metrics, in its column order (NaN where one is missing).
-fn in_order(protocol: Protocol, values: &[(metrics::PanMetric, f64)]) -> Vec<f64> {
-    protocol
-        .metrics()
-        .iter()
-        .map(|m| {
-            values
-                .iter()
-                .find(|(k, _)| k == m)
-                .map_or(f64::NAN, |x| x.1)
-        })
-        .collect()
 }
 
 impl TrainData for PanData {
@@ -541,11 +535,7 @@ impl TrainData for PanData {
         let mut pan = Vec::with_capacity(batch * plane);
         for _ in 0..batch {
             let s = &self.train[rng.below(self.train.len())];
-            let at = (
-                rng.below(s.width - crop + 1),
-                rng.below(s.height - crop + 1),
-            );
-            let transpose = rng.below(2) == 1;
+            let (at, transpose) = draw_crop(rng, s.width, s.height, crop);
             let (w, h) = (s.width, s.height);
             crop_planes(&s.ms_up, w, h, at, crop, transpose, &mut main);
             crop_planes(&s.target, w, h, at, crop, transpose, &mut target);
@@ -574,8 +564,7 @@ impl TrainData for PanData {
         rng: &mut DataRng,
         dev: &Device,
     ) -> anyhow::Result<Tensor> {
-        let b = self.batch(batch, crop, rng, dev)?;
-        let l1 = self.loss(&net.forward(&b.main, &b.modulator)?, &b)?;
+        let l1 = task::batch_loss(self, net, batch, crop, rng, dev)?;
         let Some(full) = &self.full else {
             return Ok(l1);
         };

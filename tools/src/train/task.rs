@@ -58,9 +58,7 @@ pub trait TrainData {
         rng: &mut DataRng,
         dev: &Device,
     ) -> anyhow::Result<Tensor> {
-        let b = self.batch(batch, crop, rng, dev)?;
-        let out = net.forward(&b.main, &b.modulator)?;
-        self.loss(&out, &b)
+        batch_loss(self, net, batch, crop, rng, dev)
     }
     /// The classical baselines on the validation set (None without validation items).
     fn baselines(&self) -> anyhow::Result<Option<BaselineSummary>>;
@@ -74,6 +72,21 @@ pub trait TrainData {
         ours: &[Planes],
         ours_label: &str,
     ) -> anyhow::Result<()>;
+}
+
+/// [`TrainData::loss`] of the network on one [`TrainData::batch`]: the default objective, and
+/// the first term of a task's own.
+pub fn batch_loss<T: TrainData + ?Sized>(
+    data: &T,
+    net: &Ship,
+    batch: usize,
+    crop: usize,
+    rng: &mut DataRng,
+    dev: &Device,
+) -> anyhow::Result<Tensor> {
+    let b = data.batch(batch, crop, rng, dev)?;
+    let out = net.forward(&b.main, &b.modulator)?;
+    data.loss(&out, &b)
 }
 
 /// Lists, splits and decodes the data of `opts` (absolute folders) for `cfg`'s task.
