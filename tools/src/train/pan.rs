@@ -196,14 +196,17 @@ impl PanData {
         let mut train = Vec::new();
         let mut full_scenes = Vec::new();
         for p in &train_files {
-            let (v, full) = load(p)?;
+            let v = load(p)?;
+            if with_full {
+                full_scenes.push(
+                    full_scene(&v.ms, &v.pan, ratio, max_dn(v.bits)).with_context(|| {
+                        format!("full-resolution references of {}", p.files[0].display())
+                    })?,
+                );
+            }
             train.push(v.scene);
-            full_scenes.extend(full);
         }
-        let val = val_files
-            .iter()
-            .map(|p| load(p).map(|(v, _)| v))
-            .collect::<anyhow::Result<_>>()?;
+        let val = val_files.iter().map(load).collect::<anyhow::Result<_>>()?;
         let protocols: &[Protocol] = if with_full {
             &[Protocol::Reduced, Protocol::Full]
         } else {
@@ -243,7 +246,7 @@ fn load_scene(
     crop: usize,
     sensor: &Sensor,
     with_full: bool,
-) -> anyhow::Result<(ValScene, Option<FullScene>)> {
+) -> anyhow::Result<ValScene> {
     let (ms_path, pan_path): (&PathBuf, &PathBuf) = (&files.files[0], &files.files[1]);
     let limits = Limits::default();
     let mut ms = load_cube(ms_path, &limits).with_context(|| format!("{}", ms_path.display()))?;
@@ -292,21 +295,13 @@ fn load_scene(
     }
     let bits = storage_bits(&ms);
     let max = max_dn(bits);
-    let full = if with_full {
-        Some(
-            full_scene(&ms, &pan, ratio, max)
-                .with_context(|| format!("full-resolution references of {}", ms_path.display()))?,
-        )
-    } else {
-        None
-    };
     let ms_lr = wald::degrade_ms(&ms, ratio, sensor);
     let pan_lr = wald::degrade_pan(&pan, pan_ratio, sensor);
     let ms_up = upsample_unit(&ms_lr, ratio, max);
     let stretch = (0..b.min(3))
         .map(|k| percentile_range(ms.index_axis(Axis(0), k).iter().copied()))
         .collect();
-    let scene = ValScene {
+    Ok(ValScene {
         scene: Scene {
             name: files.stem.clone(),
             width: w,
@@ -321,8 +316,7 @@ fn load_scene(
         pan_lr,
         bits,
         stretch,
-    };
-    Ok((scene, full))
+    })
 }
 
 /// Each band of `ms` (DN) at unit scale, upsampled by `ratio` as the exported graph does.
