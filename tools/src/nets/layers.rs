@@ -5,6 +5,7 @@ use candle_core::{Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
 use super::conv_cpu::{ConvParams, conv2d};
+use super::norm_cpu::normalize_affine;
 use crate::export::graph::{Graph, OpSet, attr_float};
 use ship_edge::ops::high_order_gate;
 
@@ -183,11 +184,7 @@ impl ChannelNorm {
 
 impl Layer for ChannelNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let xc = x.broadcast_sub(&x.mean_keepdim(1)?)?;
-        let var = xc.sqr()?.mean_keepdim(1)?;
-        let y = xc.broadcast_div(&(var + NORM_EPS)?.sqrt()?)?;
-        y.broadcast_mul(&self.weight.reshape((1, (), 1, 1))?)?
-            .broadcast_add(&self.bias.reshape((1, (), 1, 1))?)
+        normalize_affine(x, &self.weight, &self.bias, NormAxes::Channels, NORM_EPS)
     }
 
     fn emit(&self, g: &mut Graph, x: &str) -> Result<String> {
@@ -243,13 +240,7 @@ impl InstanceNorm {
 
 impl Layer for InstanceNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        // Means over W then over H: a sum of <= W (then H) f32 terms at a time. One flat f32 sum over
-        // a whole frame loses the digits these features need (their mean is ~100x their spread).
-        let xc = x.broadcast_sub(&gap(x)?)?;
-        let var = gap(&xc.sqr()?)?;
-        let y = xc.broadcast_div(&(var + NORM_EPS)?.sqrt()?)?;
-        y.broadcast_mul(&self.weight.reshape((1, (), 1, 1))?)?
-            .broadcast_add(&self.bias.reshape((1, (), 1, 1))?)
+        normalize_affine(x, &self.weight, &self.bias, NormAxes::Spatial, NORM_EPS)
     }
 
     fn emit(&self, g: &mut Graph, x: &str) -> Result<String> {

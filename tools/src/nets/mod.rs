@@ -7,6 +7,7 @@ pub mod fft_cpu;
 pub mod init;
 pub mod layers;
 pub mod leaky_cpu;
+pub mod norm_cpu;
 pub mod ship;
 
 pub use config::{ShipConfig, Task};
@@ -34,6 +35,20 @@ pub fn count_parameters(varmap: &VarMap) -> (usize, usize) {
             (p + n, b)
         }
     })
+}
+
+/// Raw pointer that may cross rayon threads: every task writes a disjoint region.
+#[derive(Clone, Copy)]
+pub(crate) struct SendPtr(*mut f32);
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    /// Taking `self` makes closures capture the whole (Send) wrapper, not the raw field.
+    pub(crate) fn at(self, offset: usize) -> *mut f32 {
+        // SAFETY: callers pass offsets inside the allocation the pointer came from.
+        unsafe { self.0.add(offset) }
+    }
 }
 
 /// Helpers shared by the kernel tests.

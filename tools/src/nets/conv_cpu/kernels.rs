@@ -11,6 +11,7 @@
 use std::cell::RefCell;
 use std::ops::Range;
 
+use crate::nets::SendPtr;
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
@@ -302,20 +303,6 @@ fn with_cols<R>(xb: &[f32], g: &Geom, rows: Range<usize>, f: impl FnOnce(Mat) ->
         im2col(xb, g, rows, cols);
         f(Mat::rows(cols.as_ptr(), ld))
     })
-}
-
-/// Raw pointer that may cross rayon threads: every task writes a disjoint region.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    /// Taking `self` makes closures capture the whole (Send) wrapper, not the raw field.
-    fn at(self, offset: usize) -> *mut f32 {
-        // SAFETY: callers pass offsets inside the allocation the pointer came from.
-        unsafe { self.0.add(offset) }
-    }
 }
 
 /// Which kernel computes a convolution product.
