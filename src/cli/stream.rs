@@ -43,7 +43,8 @@ pub struct Args {
     #[arg(long, value_name = "FPS", default_value_t = 30.0, value_parser = positive)]
     fps: f64,
     /// Play file sources in real time at their frame rate, like cameras: frames that arrive
-    /// while inference is busy are dropped (oldest first). Without it every file frame is fused.
+    /// while inference is busy are dropped (oldest first). The clock starts after the first
+    /// pair has planned the model. Without it every file frame is fused.
     #[arg(long)]
     pace: bool,
     /// Gain control of 14/16-bit thermal frames: percentile (1-99 % stretch, smoothed over

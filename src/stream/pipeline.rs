@@ -10,9 +10,9 @@
 //! The tract plan, its state (FFT plans and scratch of the custom ops), the warp map and the
 //! frame buffers are built at the first pair and reused for every later one.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::inbox::{Inbox, Next, Pushed, WhenFull};
@@ -30,7 +30,8 @@ use crate::{Error, Fuser};
 #[derive(Debug, Clone)]
 pub struct StreamConfig {
     /// Release file sources at their nominal rate, as live cameras (with the drop policy)
-    /// instead of as fast as inference takes them.
+    /// instead of as fast as inference takes them. The clock starts once the first pair's
+    /// engine is built: planning the model for the frame size is not played as dropped frames.
     pub pace: bool,
     /// Largest capture-time difference of a pair.
     pub tolerance: Duration,
@@ -125,6 +126,45 @@ fn sleep_unless(stop: &AtomicBool, d: Duration) -> bool {
     false
 }
 
+/// When paced sources start their clock: the moment the inference engine is ready.
+///
+/// The first frame of each side is released at once (its size plans the engine); every later
+/// one waits for the start, then keeps its nominal distance from the first. Planning takes from
+/// tens of milliseconds to seconds on a loaded machine, and a clock already running would turn
+/// all of it into dropped frames.
+#[derive(Default)]
+struct PaceStart {
+    at: Mutex<Option<Instant>>,
+    set: Condvar,
+}
+
+impl PaceStart {
+    /// Starts the clock now, unless it already runs.
+    fn start(&self) {
+        let mut at = self.at.lock().unwrap_or_else(|e| e.into_inner());
+        at.get_or_insert_with(Instant::now);
+        self.set.notify_all();
+    }
+
+    /// The start, once there is one; `None` if `stop` was set meanwhile.
+    fn wait(&self, stop: &AtomicBool) -> Option<Instant> {
+        let mut at = self.at.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(t) = *at {
+                return Some(t);
+            }
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            at = self
+                .set
+                .wait_timeout(at, Duration::from_millis(20))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
 /// What a capture thread shares with the rest of the pipeline.
 struct CaptureLink {
     side: Side,
@@ -134,6 +174,7 @@ struct CaptureLink {
     notices: Sender<String>,
     epoch: Instant,
     pace: bool,
+    pace_start: Arc<PaceStart>,
 }
 
 /// The capture loop of one source: frames into the inbox, faults handled here.
@@ -146,6 +187,7 @@ fn capture(mut source: Box<dyn Source>, link: CaptureLink) {
         notices,
         epoch,
         pace,
+        pace_start,
     } = link;
     let live = source.is_live() || pace;
     let when_full = if live {
@@ -153,17 +195,23 @@ fn capture(mut source: Box<dyn Source>, link: CaptureLink) {
     } else {
         WhenFull::Wait
     };
+    // Stamp of this side's first paced frame.
+    let mut first: Option<Duration> = None;
     while !stop.load(Ordering::Relaxed) {
         match source.next_frame() {
             Ok(Some(c)) => {
                 SideCounters::bump(&counters.captured);
                 let time = match c.timestamp {
                     Some(t) if pace => {
-                        if !sleep_unless(
-                            &stop,
-                            (epoch + t).saturating_duration_since(Instant::now()),
-                        ) {
-                            break;
+                        let first = *first.get_or_insert(t);
+                        if t > first {
+                            let Some(start) = pace_start.wait(&stop) else {
+                                break;
+                            };
+                            let due = start + (t - first);
+                            if !sleep_unless(&stop, due.saturating_duration_since(Instant::now())) {
+                                break;
+                            }
                         }
                         t
                     }
@@ -336,6 +384,7 @@ fn infer(
     cfg: &StreamConfig,
     inbox: &Inbox<Frame>,
     stop: &AtomicBool,
+    pace_start: &PaceStart,
     out: SyncSender<Fused>,
     notices: Sender<String>,
 ) -> InferenceEnd {
@@ -391,7 +440,9 @@ fn infer(
             Next::End => break,
         };
         if engine.is_none() {
-            match Engine::new(fuser, cfg, &ir.image, &vis.image) {
+            let built = Engine::new(fuser, cfg, &ir.image, &vis.image);
+            pace_start.start();
+            match built {
                 Ok(e) => {
                     end.frame_size = Some([e.vis_size.0, e.vis_size.1]);
                     engine = Some(e);
@@ -449,6 +500,7 @@ pub fn run(
     observer: &mut dyn Observer,
 ) -> Result<Summary, StreamError> {
     let epoch = Instant::now();
+    let pace_start = Arc::new(PaceStart::default());
     let inbox = Arc::new(Inbox::new(cfg.queue));
     let counters: [Arc<SideCounters>; 2] = Default::default();
     let (notice_tx, notice_rx) = mpsc::channel::<String>();
@@ -461,6 +513,7 @@ pub fn run(
             notices: notice_tx.clone(),
             epoch,
             pace: cfg.pace,
+            pace_start: pace_start.clone(),
         };
         std::thread::Builder::new()
             .name(format!("capture-{}", side.name()))
@@ -472,10 +525,12 @@ pub fn run(
     let mut output = Output::new(cfg, epoch);
     let (end, sink_error) = std::thread::scope(|scope| {
         let inference = {
-            let (inbox, stop, tx) = (&inbox, &stop, notice_tx.clone());
+            let (inbox, stop, pace, tx) = (&inbox, &stop, &pace_start, notice_tx.clone());
             std::thread::Builder::new()
                 .name("inference".into())
-                .spawn_scoped(scope, move || infer(fuser, cfg, inbox, stop, out_tx, tx))
+                .spawn_scoped(scope, move || {
+                    infer(fuser, cfg, inbox, stop, pace, out_tx, tx)
+                })
                 .expect("spawning the inference thread")
         };
         let sink_error = output.drain(
@@ -494,6 +549,9 @@ pub fn run(
         let end = inference
             .join()
             .expect("the inference thread does not panic");
+        // Paced capture threads still waiting for a start (no pair was ever built) go on to
+        // find the inbox shut down.
+        pace_start.start();
         (end, sink_error)
     });
     // Notices sent while the inference thread finished.
