@@ -53,43 +53,54 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         steps: args.steps,
         warmup: args.warmup,
     };
-    let (what, report) = if args.probe {
-        let (kernels, name) = match args.kernels {
-            KernelArg::Ours => (Kernels::Ours, "ours"),
-            KernelArg::Candle => (Kernels::Candle, "candle"),
+    // Our kernels run only on the CPU; candle's own conv runs everywhere else.
+    let ours = || format!("ours, stride-1 conv kernel {}", conv_cpu::stride1_kernel());
+    let (what, kernels, report) = if args.probe {
+        let (kernels, used) = match args.kernels {
+            KernelArg::Ours => (Kernels::Ours, ours()),
+            KernelArg::Candle => (Kernels::Candle, "candle's own".to_string()),
         };
         let what = format!(
-            "probe {}x (conv3x3 {c}->{c} + LeakyReLU {}) kernels={name}",
+            "probe {}x (conv3x3 {c}->{c} + LeakyReLU {})",
             bench::PROBE_LAYERS,
             bench::PROBE_SLOPE,
             c = bench::PROBE_CHANNELS
         );
-        (what, bench::bench_probe(kernels, &opts).context("probe")?)
+        (
+            what,
+            used,
+            bench::bench_probe(kernels, &opts).context("probe")?,
+        )
     } else {
         let cfg = ShipConfig::named(&args.preset)?;
         let dev = args.device.open()?;
         let what = format!("preset {} on {}", args.preset, device_name(&dev));
+        let used = if dev.is_cpu() {
+            ours()
+        } else {
+            "candle's own".to_string()
+        };
         (
             what,
+            used,
             bench::bench_preset(&cfg, &opts, &dev).context("preset")?,
         )
     };
-    print_report(&what, &opts, &report);
+    print_report(&what, &kernels, &opts, &report);
     Ok(())
 }
 
 /// The format `tools/scripts/bench_train_torch.py` prints too.
-fn print_report(what: &str, opts: &BenchOptions, r: &BenchReport) {
+fn print_report(what: &str, kernels: &str, opts: &BenchOptions, r: &BenchReport) {
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     println!(
         "candle {what}, batch {} crop {}, {} threads, median of {} steps after {} warm-up, \
-         stride-1 conv kernel {}",
+         kernels: {kernels}",
         opts.batch,
         opts.crop,
         rayon::current_num_threads(),
         opts.steps,
         opts.warmup,
-        conv_cpu::stride1_kernel()
     );
     println!(
         "forward   {:9.1} ms  {:6.1} GMAC/s",
