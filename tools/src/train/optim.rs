@@ -132,6 +132,9 @@ impl Adam {
             } else {
                 g
             };
+            // A gradient may still be attached to the step's graph (candle does not detach a
+            // variable's gradient): moments built from it would keep every step's activations.
+            let g = g.detach();
             s.m = ((&s.m * b1)? + (&g * (1.0 - b1))?)?;
             s.v = ((&s.v * b2)? + (g.sqr()? * (1.0 - b2))?)?;
             // p -= (lr / bc1) · m / (sqrt(v) / sqrt(bc2) + eps)
@@ -212,5 +215,46 @@ mod tests {
             assert!((g - want).abs() < 1e-6, "{got:?}");
         }
         assert_eq!(adam.step_count(), 1);
+    }
+
+    /// candle leaves a variable's gradient attached to the graph that made it (a conv's kernel
+    /// gradient is `arg.conv2d(grad)` of the forward activation `arg`). Moments built from such
+    /// a gradient held that step's whole graph, and each moment the previous one: on CUDA, where
+    /// every gradient comes from candle's own ops, memory grew by a step's activations per step
+    /// until CUDA_ERROR_OUT_OF_MEMORY. The moments must own no graph.
+    #[test]
+    fn moments_do_not_hold_the_graph_of_the_step() {
+        let dev = Device::Cpu;
+        let w = Var::from_vec(vec![0.5f32, -1.0, 2.0, 0.25], (1, 1, 2, 2), &dev).unwrap();
+        let a = Var::from_vec(
+            (0..36).map(|i| i as f32 / 36.0).collect(),
+            (1, 1, 6, 6),
+            &dev,
+        )
+        .unwrap();
+        let mut adam = Adam::new(vec![("w".into(), w.clone())], AdamConfig::default()).unwrap();
+        for _ in 0..3 {
+            // The activation is tracked (it comes from a variable), as inside a network.
+            let x = (a.as_tensor() * 2.0).unwrap();
+            let loss = x
+                .conv2d(w.as_tensor(), 0, 1, 1, 1)
+                .unwrap()
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap();
+            let grads = loss.backward().unwrap();
+            assert!(
+                grads.get(w.as_tensor()).unwrap().track_op(),
+                "the premise: a tracked gradient"
+            );
+            adam.step(&grads, 0.01).unwrap();
+            for (name, m, v) in adam.moments() {
+                assert!(
+                    !m.track_op() && !v.track_op(),
+                    "{name}: a moment holds a graph"
+                );
+            }
+        }
     }
 }
