@@ -263,6 +263,58 @@ fn paced_sources_faster_than_inference_drop_frames_and_stay_bounded() {
 }
 
 #[test]
+fn a_paced_stream_whose_first_frames_do_not_pair_still_runs() {
+    // The corrupt first IR frame is skipped, so the IR side starts at 1/fps and the two first
+    // frames cannot pair. The paced clock, which waits for the first pair's engine, must start
+    // anyway: it used to wait for a pair that could never come.
+    let dir = Dir::new("stream-pace-unpaired");
+    let n = 6;
+    let (ir, vi) = write_dirs(&dir, &panning(n, 64, 48));
+    std::fs::write(ir.join("000.png"), b"not a png").unwrap();
+    let mut cmd = dir.command();
+    cmd.args([
+        "stream",
+        "--model",
+        RT,
+        "--pace",
+        "--fps",
+        "20",
+        "--threads",
+        "1",
+    ])
+    .args(["--out", "y4m:out.y4m", "--summary-json", "s.json"])
+    .arg_pair("--ir", format!("dir:{}", ir.display()))
+    .arg_pair("--vis", format!("dir:{}", vi.display()));
+    let mut child = cmd
+        .command_mut()
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The 6 frames take 0.3 s at 20 fps; a minute means it hangs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the paced stream hung waiting for its first pair");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success());
+    let s: Summary = serde_json::from_value(summary(&dir.join("s.json"))).unwrap();
+    assert_eq!(
+        (s.ir.corrupt, s.ir.captured, s.vis.captured),
+        (1, 5, 6),
+        "{s:?}"
+    );
+    assert!(s.written >= 1 && s.vis.unpaired >= 1, "{s:?}");
+    assert_eq!(read_y4m(&dir.join("out.y4m")).len() as u64, s.written);
+}
+
+#[test]
 fn soak_of_10000_small_frames_keeps_memory_flat() {
     // Under qemu the loop runs ~60x slower: a short run still exercises it. (A multiple of
     // the 8 distinct frames.)

@@ -126,10 +126,12 @@ fn sleep_unless(stop: &AtomicBool, d: Duration) -> bool {
     false
 }
 
-/// When paced sources start their clock: the moment the inference engine is ready.
+/// When paced sources start their clock: the moment the inference engine is ready, or the
+/// moment the first frames turn out not to pair (then no engine can be built from them).
 ///
-/// The first frame of each side is released at once (its size plans the engine); every later
-/// one waits for the start, then keeps its nominal distance from the first. Planning takes from
+/// The first frame of each side is released at once (its size plans the engine); a later one
+/// at stamp `t` waits for the start, is released at `start + t`, and is stamped on the
+/// pipeline's clock, `(start − epoch) + t`, as a camera's frame would be. Planning takes from
 /// tens of milliseconds to seconds on a loaded machine, and a clock already running would turn
 /// all of it into dropped frames.
 #[derive(Default)]
@@ -195,25 +197,25 @@ fn capture(mut source: Box<dyn Source>, link: CaptureLink) {
     } else {
         WhenFull::Wait
     };
-    // Stamp of this side's first paced frame.
-    let mut first: Option<Duration> = None;
+    let mut first_released = false;
     while !stop.load(Ordering::Relaxed) {
         match source.next_frame() {
             Ok(Some(c)) => {
                 SideCounters::bump(&counters.captured);
                 let time = match c.timestamp {
-                    Some(t) if pace => {
-                        let first = *first.get_or_insert(t);
-                        if t > first {
-                            let Some(start) = pace_start.wait(&stop) else {
-                                break;
-                            };
-                            let due = start + (t - first);
-                            if !sleep_unless(&stop, due.saturating_duration_since(Instant::now())) {
-                                break;
-                            }
-                        }
+                    Some(t) if pace && !first_released => {
+                        first_released = true;
                         t
+                    }
+                    Some(t) if pace => {
+                        let Some(start) = pace_start.wait(&stop) else {
+                            break;
+                        };
+                        let due = start + t;
+                        if !sleep_unless(&stop, due.saturating_duration_since(Instant::now())) {
+                            break;
+                        }
+                        start - epoch + t
                     }
                     Some(t) => t,
                     None => epoch.elapsed(),
@@ -436,7 +438,14 @@ fn infer(
         }
         let (ir, vis) = match next {
             Next::Pair(ir, vis) => (ir, vis),
-            Next::Timeout => continue,
+            Next::Timeout => {
+                // The first frames were dropped unpaired (a skipped corrupt frame shifts one
+                // side's first stamp, say): only frames released by the clock can pair now.
+                if engine.is_none() && Side::BOTH.iter().any(|&s| inbox.drops(s).0 > 0) {
+                    pace_start.start();
+                }
+                continue;
+            }
             Next::End => break,
         };
         if engine.is_none() {
