@@ -71,13 +71,7 @@ impl ConvParams {
 }
 
 fn f32s<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(data) = s else {
-        candle_core::bail!("conv: {what} must be f32 on CPU");
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => candle_core::bail!("conv: {what} must be contiguous"),
-    }
+    super::cpu_f32s(s, l, "conv", what)
 }
 
 fn output(out: Vec<f32>, g: &Geom) -> (CpuStorage, Shape) {

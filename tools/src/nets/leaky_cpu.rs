@@ -11,14 +11,8 @@ use rayon::prelude::*;
 /// Elements per rayon task: enough work to amortise the task, small enough to balance.
 const CHUNK: usize = 1 << 15;
 
-fn f32s<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    let CpuStorage::F32(data) = s else {
-        candle_core::bail!("leaky_relu: only f32 on CPU");
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => candle_core::bail!("leaky_relu: non-contiguous input"),
-    }
+fn f32s<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+    super::cpu_f32s(s, l, "leaky_relu", what)
 }
 
 struct LeakyRelu(f32);
@@ -30,7 +24,7 @@ impl CustomOp1 for LeakyRelu {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let slope = self.0;
-        let y: Vec<f32> = f32s(s, l)?
+        let y: Vec<f32> = f32s(s, l, "input")?
             .par_iter()
             .with_min_len(CHUNK)
             .map(|&x| if x > 0.0 { x } else { slope * x })
@@ -61,7 +55,7 @@ impl CustomOp2 for LeakyReluGrad {
         gs: &CpuStorage,
         gl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (x, g, slope) = (f32s(xs, xl)?, f32s(gs, gl)?, self.0);
+        let (x, g, slope) = (f32s(xs, xl, "input")?, f32s(gs, gl, "gradient")?, self.0);
         if x.len() != g.len() {
             candle_core::bail!("leaky_relu grad: {:?} vs {:?}", xl.shape(), gl.shape());
         }

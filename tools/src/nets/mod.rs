@@ -13,8 +13,25 @@ pub mod ship;
 pub use config::{ShipConfig, Task};
 pub use ship::{Ship, is_buffer};
 
-use candle_core::{DType, Device, Result};
+use candle_core::{CpuStorage, DType, Device, Layout, Result};
 use candle_nn::{VarBuilder, VarMap};
+
+/// The values of a contiguous f32 CPU tensor, as our CPU custom ops read their operands; the
+/// error names the op and the operand.
+pub(crate) fn cpu_f32s<'a>(
+    s: &'a CpuStorage,
+    l: &Layout,
+    op: &str,
+    what: &str,
+) -> Result<&'a [f32]> {
+    let CpuStorage::F32(data) = s else {
+        candle_core::bail!("{op}: {what} must be f32 on CPU");
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => candle_core::bail!("{op}: {what} must be contiguous"),
+    }
+}
 
 /// Builds a trainable network on a fresh `VarMap`, initialised from `seed`.
 pub fn build_trainable(cfg: &ShipConfig, seed: u64, dev: &Device) -> Result<(Ship, VarMap)> {

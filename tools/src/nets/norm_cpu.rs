@@ -65,14 +65,21 @@ pub fn normalize_composed(
         .broadcast_add(&b.reshape((1, (), 1, 1))?)
 }
 
-fn f32s<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(data) = s else {
-        candle_core::bail!("normalize: {what} must be f32 on CPU");
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => candle_core::bail!("normalize: {what} must be contiguous"),
-    }
+/// x's dims and the slices of x, w and a third operand (b, or dL/dy), named in errors.
+fn operands<'a>(
+    [(xs, xl), (ws, wl), (ts, tl)]: [(&'a CpuStorage, &Layout); 3],
+    third: &str,
+) -> Result<(Dims, [&'a [f32]; 3])> {
+    let f32s = |s, l, what| super::cpu_f32s(s, l, "normalize", what);
+    let d = Dims::of(xl.shape(), wl.shape())?;
+    Ok((
+        d,
+        [
+            f32s(xs, xl, "input")?,
+            f32s(ws, wl, "weight")?,
+            f32s(ts, tl, third)?,
+        ],
+    ))
 }
 
 /// x viewed as [batch, channels, plane].
@@ -319,7 +326,7 @@ impl CustomOp3 for NormOp {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let d = Dims::of(xl.shape(), wl.shape())?;
+        let (d, [x, w, b]) = operands([(xs, xl), (ws, wl), (bs, bl)], "bias")?;
         if bl.shape().elem_count() != d.channels {
             candle_core::bail!(
                 "normalize: bias {:?} for input {:?}",
@@ -327,11 +334,6 @@ impl CustomOp3 for NormOp {
                 xl.shape()
             );
         }
-        let (x, w, b) = (
-            f32s(xs, xl, "input")?,
-            f32s(ws, wl, "weight")?,
-            f32s(bs, bl, "bias")?,
-        );
         let y = forward(x, w, b, d, self.axes, self.eps);
         Ok((CpuStorage::F32(y), xl.shape().clone()))
     }
@@ -381,7 +383,7 @@ impl CustomOp3 for NormGradOp {
         gs: &CpuStorage,
         gl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let d = Dims::of(xl.shape(), wl.shape())?;
+        let (d, [x, w, dy]) = operands([(xs, xl), (ws, wl), (gs, gl)], "gradient")?;
         if gl.shape() != xl.shape() {
             candle_core::bail!(
                 "normalize grad: {:?} for input {:?}",
@@ -389,11 +391,6 @@ impl CustomOp3 for NormGradOp {
                 xl.shape()
             );
         }
-        let (x, w, dy) = (
-            f32s(xs, xl, "input")?,
-            f32s(ws, wl, "weight")?,
-            f32s(gs, gl, "gradient")?,
-        );
         let out = backward(x, w, dy, d, self.axes, self.eps);
         let n = out.len();
         Ok((CpuStorage::F32(out), Shape::from(n)))
