@@ -8,6 +8,7 @@
 pub mod fft2;
 pub mod global_interaction;
 pub mod high_order_gate;
+pub mod qlinear_conv;
 pub mod simd;
 
 /// ONNX domain of our ops (tract ignores domains; onnxruntime needs one per `opset_import`).
@@ -23,6 +24,16 @@ pub fn register(onnx: &mut tract_onnx::Onnx) {
         .insert(global_interaction::OP_TYPE, global_interaction::parse);
     onnx.op_register
         .insert(high_order_gate::OP_TYPE, high_order_gate::parse);
+    // Our int8 convolution takes the standard op over; tract's parser stays, under another key,
+    // for the nodes ours does not cover. Registering twice must not lose it.
+    let ops = &mut onnx.op_register.0;
+    if !ops.contains_key(qlinear_conv::TRACT_PARSER_KEY)
+        && let Some(tract_parser) = ops.get(qlinear_conv::OP_TYPE).copied()
+    {
+        ops.insert(qlinear_conv::TRACT_PARSER_KEY.to_string(), tract_parser);
+    }
+    onnx.op_register
+        .insert(qlinear_conv::OP_TYPE, qlinear_conv::parse);
 }
 
 /// tract-onnx's loader with the built-in ops and ours.

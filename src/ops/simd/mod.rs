@@ -5,13 +5,16 @@
 //! the table in a static; the ops fetch it when a plan is built, never per pixel.
 //! `SHIP_EDGE_ISA=scalar` forces the reference (for comparisons and bug reports).
 //!
-//! There is no AVX-512 variant: the kernels are bound by memory bandwidth (the gate) or are a
-//! small share of an FFT-bound op (the complex product), and no machine we test on has
-//! AVX-512, so an untested 16-lane copy would buy nothing we can measure.
+//! The int8 convolution ([`QConvRowFn`]) has its own x86 variant, `vnni.rs` (AVX-512 VNNI:
+//! `vpdpbusd` does 64 u8·i8 multiply-adds per instruction); its table takes the float kernels
+//! from `x86.rs`. There is no AVX-512 copy of the float kernels: they are bound by memory
+//! bandwidth (the gate) or are a small share of an FFT-bound op (the complex product).
 
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
 pub mod scalar;
+#[cfg(target_arch = "x86_64")]
+pub mod vnni;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
 
@@ -29,6 +32,98 @@ pub type GateFn = fn(x: &mut [f32], r: &[f32], weight: &[f32], bias: &[f32], eps
 /// `a ← a · b · scale`, element-wise over complex numbers.
 pub type ComplexMulFn = fn(a: &mut [Complex32], b: &[Complex32], scale: f32);
 
+/// Interleaves four channel rows of `w` u8 pixels into `out` (`4·w` bytes): pixel x of
+/// channel c goes to `out[4x + c]`, the layout [`QConvRowFn`] reads.
+pub type PackQuadRowFn = fn(rows: [&[u8]; 4], out: &mut [u8]);
+
+/// One output row of a stride-1 int8 convolution (u8 activations, i8 weights, i32 sums),
+/// requantized to u8.
+///
+/// - `src` is the padded input packed by channel quads, `[quads][rows][cols][4]` bytes (see
+///   [`PackQuadRowFn`] and [`QConvGeometry::packed_offset`]); padding holds the input's zero
+///   point.
+/// - `weights` is `[cout][quads][kh][kw]` words, each the four i8 weights of one channel quad
+///   at one tap, little-endian (channel `4q` in the low byte).
+/// - Output row `y`, channel `o`, column `x < wo` goes to `out[o·wo + x]`:
+///   [`requantize`]`(rq.bias[o] + Σ src·w, rq.scale[o], rq.zero_point)`.
+///
+/// Every variant gives the same bytes as the scalar reference: the sums are exact integers and
+/// the requantization is the same f32 arithmetic.
+pub type QConvRowFn =
+    fn(src: &[u8], weights: &[i32], rq: &Requant, g: &QConvGeometry, y: usize, out: &mut [u8]);
+
+/// Shape of an int8 convolution over its packed input, for [`QConvRowFn`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QConvGeometry {
+    /// Input channels in groups of four (the last group padded with zero weights).
+    pub quads: usize,
+    /// Packed rows: input height plus top and bottom padding.
+    pub rows: usize,
+    /// Packed columns: at least `wo + kw − 1`, and [`QCONV_LANES`]-aligned output blocks plus
+    /// `kw − 1` so that a variant may read whole blocks past `wo`.
+    pub cols: usize,
+    pub kh: usize,
+    pub kw: usize,
+    /// Output channels.
+    pub cout: usize,
+    /// Output width.
+    pub wo: usize,
+}
+
+/// Output columns a SIMD variant computes at once; [`QConvGeometry::cols`] is padded for it.
+pub const QCONV_LANES: usize = 16;
+
+impl QConvGeometry {
+    /// Packed columns for an output `wo` wide and a kernel `kw` wide.
+    pub fn cols_for(wo: usize, kw: usize) -> usize {
+        wo.next_multiple_of(QCONV_LANES) + kw - 1
+    }
+
+    /// Byte offset of packed pixel (`row`, `col`) of channel quad `q`.
+    pub fn packed_offset(&self, q: usize, row: usize, col: usize) -> usize {
+        ((q * self.rows + row) * self.cols + col) * 4
+    }
+
+    /// Bytes of the packed input.
+    pub fn packed_len(&self) -> usize {
+        self.quads * self.rows * self.cols * 4
+    }
+
+    /// Words of the packed weights.
+    pub fn weights_len(&self) -> usize {
+        self.cout * self.quads * self.kh * self.kw
+    }
+
+    /// The sizes a [`QConvRowFn`] relies on (a violation is a bug in the caller, not bad input).
+    pub fn check(&self, src: &[u8], weights: &[i32], rq: &Requant, y: usize, out: &[u8]) {
+        assert!(self.cols >= Self::cols_for(self.wo, self.kw));
+        assert!(y + self.kh <= self.rows && src.len() >= self.packed_len());
+        assert!(weights.len() >= self.weights_len() && out.len() >= self.cout * self.wo);
+        assert!(rq.bias.len() >= self.cout && rq.scale.len() >= self.cout);
+    }
+}
+
+/// Requantization of an int8 convolution's i32 sums to u8, per output channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Requant {
+    /// The bias in accumulator units, minus the input zero point times the channel's weight sum
+    /// (so the sums can run over raw u8 values).
+    pub bias: Vec<i32>,
+    /// x_scale · w_scale / y_scale.
+    pub scale: Vec<f32>,
+    /// The output zero point.
+    pub zero_point: i32,
+}
+
+/// `saturate_u8(round_half_even(acc · scale) + zero_point)`, as ONNX's QLinearConv defines it.
+/// The product is clamped to ±512 before rounding, which changes no result (anything beyond
+/// saturates anyway) and keeps the conversion to i32 in range in every variant.
+#[inline]
+pub fn requantize(acc: i32, scale: f32, zero_point: i32) -> u8 {
+    let v = (acc as f32 * scale).clamp(-512.0, 512.0).round_ties_even() as i32;
+    (v + zero_point).clamp(0, 255) as u8
+}
+
 /// Instruction set a kernel table is written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isa {
@@ -38,6 +133,8 @@ pub enum Isa {
     Avx2Fma,
     /// aarch64 Advanced SIMD, 4 lanes.
     Neon,
+    /// x86_64 AVX-512 with VNNI for the int8 convolution; the float kernels of [`Isa::Avx2Fma`].
+    Avx512Vnni,
 }
 
 impl Isa {
@@ -47,6 +144,7 @@ impl Isa {
             Isa::Scalar => "scalar",
             Isa::Avx2Fma => "avx2+fma",
             Isa::Neon => "neon",
+            Isa::Avx512Vnni => "avx512-vnni",
         }
     }
 }
@@ -57,6 +155,8 @@ pub struct Kernels {
     pub isa: Isa,
     pub gate: GateFn,
     pub complex_mul: ComplexMulFn,
+    pub pack_quad_row: PackQuadRowFn,
+    pub qconv_row: QConvRowFn,
 }
 
 /// Environment variable that forces an instruction set (`scalar` is the only useful value:
@@ -67,6 +167,8 @@ const SCALAR: Kernels = Kernels {
     isa: Isa::Scalar,
     gate: scalar::gate,
     complex_mul: scalar::complex_mul,
+    pack_quad_row: scalar::pack_quad_row,
+    qconv_row: scalar::qconv_row,
 };
 
 /// The kernels for `isa`, if this CPU can run them.
@@ -75,6 +177,8 @@ pub fn for_isa(isa: Isa) -> Option<Kernels> {
         Isa::Scalar => Some(SCALAR),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2Fma if x86::available() => Some(x86::KERNELS),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni if x86::available() && vnni::available() => Some(vnni::KERNELS),
         #[cfg(target_arch = "aarch64")]
         Isa::Neon if neon::available() => Some(neon::KERNELS),
         _ => None,
@@ -89,7 +193,7 @@ pub fn kernels() -> &'static Kernels {
         if std::env::var(ISA_ENV).is_ok_and(|v| v.eq_ignore_ascii_case("scalar")) {
             return SCALAR;
         }
-        [Isa::Avx2Fma, Isa::Neon]
+        [Isa::Avx512Vnni, Isa::Avx2Fma, Isa::Neon]
             .into_iter()
             .find_map(for_isa)
             .unwrap_or(SCALAR)
@@ -98,7 +202,7 @@ pub fn kernels() -> &'static Kernels {
 
 /// Every kernel table this CPU can run, the reference first (for tests and benches).
 pub fn available() -> Vec<Kernels> {
-    [Isa::Scalar, Isa::Avx2Fma, Isa::Neon]
+    [Isa::Scalar, Isa::Avx2Fma, Isa::Neon, Isa::Avx512Vnni]
         .into_iter()
         .filter_map(for_isa)
         .collect()
@@ -189,6 +293,136 @@ mod tests {
                 for (i, (x, y)) in a.iter().zip(&expected).enumerate() {
                     assert!((x - y).norm() < 1e-6, "{:?}: n={n} i={i}", kernels.isa);
                 }
+            }
+        }
+    }
+
+    /// Every variant's int8 convolution gives the reference's bytes (exact integer sums, the
+    /// same requantization), over channel counts around the quad and block sizes, widths
+    /// around the 16-column blocks, and 1x1 and 3x3 kernels.
+    #[test]
+    fn qconv_variants_match_the_reference() {
+        let mut seed = 0;
+        for kernels in available() {
+            for (cin, cout) in [(1usize, 1usize), (3, 2), (4, 8), (5, 9), (8, 8), (24, 17)] {
+                for (kh, kw) in [(1, 1), (3, 3), (1, 3)] {
+                    for wo in [1, 15, 16, 17, 40] {
+                        seed += 1;
+                        let g = QConvGeometry {
+                            quads: cin.div_ceil(4),
+                            rows: kh + 2,
+                            cols: QConvGeometry::cols_for(wo, kw),
+                            kh,
+                            kw,
+                            cout,
+                            wo,
+                        };
+                        let src: Vec<u8> = values(g.packed_len(), seed)
+                            .iter()
+                            .map(|v| ((v + 1.0) * 127.5) as u8)
+                            .collect();
+                        let weights: Vec<i32> = values(g.weights_len(), seed + 1000)
+                            .iter()
+                            .map(|v| (v * i32::MAX as f32) as i32)
+                            .collect();
+                        let rq = Requant {
+                            bias: (0..cout as i32).map(|o| o * 1000 - 4000).collect(),
+                            scale: (0..cout).map(|o| 1e-4 * (o + 1) as f32).collect(),
+                            zero_point: 128,
+                        };
+                        for y in 0..3 {
+                            let mut expected = vec![0u8; cout * wo];
+                            scalar::qconv_row(&src, &weights, &rq, &g, y, &mut expected);
+                            let mut got = vec![0u8; cout * wo];
+                            (kernels.qconv_row)(&src, &weights, &rq, &g, y, &mut got);
+                            assert_eq!(got, expected, "{:?}: {g:?} row {y}", kernels.isa);
+                            let spread = expected.iter().filter(|v| **v != 0 && **v != 255);
+                            assert!(spread.count() * 2 >= expected.len(), "{g:?}: saturated");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The reference against the convolution written out on unpacked NCHW data.
+    #[test]
+    fn scalar_qconv_is_the_convolution() {
+        let (cin, cout, h, w, k) = (5usize, 3usize, 4usize, 6usize, 3usize);
+        let x: Vec<u8> = (0..cin * h * w).map(|i| (i * 37 % 251) as u8).collect();
+        let wt: Vec<i8> = (0..cout * cin * k * k)
+            .map(|i| ((i * 53 % 255) as i32 - 127) as i8)
+            .collect();
+        // Valid convolution (no padding): rows h, output (h - 2) x (w - 2).
+        let wo = w - k + 1;
+        let g = QConvGeometry {
+            quads: cin.div_ceil(4),
+            rows: h,
+            cols: QConvGeometry::cols_for(wo, k),
+            kh: k,
+            kw: k,
+            cout,
+            wo,
+        };
+        let mut packed = vec![0u8; g.packed_len()];
+        for c in 0..cin {
+            for y in 0..h {
+                for xx in 0..w {
+                    packed[g.packed_offset(c / 4, y, xx) + c % 4] = x[(c * h + y) * w + xx];
+                }
+            }
+        }
+        let mut weights = vec![0i32; g.weights_len()];
+        for o in 0..cout {
+            for c in 0..cin {
+                for t in 0..k * k {
+                    let word = &mut weights[(o * g.quads + c / 4) * k * k + t];
+                    *word |= i32::from(wt[(o * cin + c) * k * k + t] as u8) << (8 * (c % 4));
+                }
+            }
+        }
+        let rq = Requant {
+            bias: vec![100, -200, 300],
+            scale: vec![0.001, 0.002, 0.0005],
+            zero_point: 100,
+        };
+        for y in 0..h - k + 1 {
+            let mut got = vec![0u8; cout * wo];
+            scalar::qconv_row(&packed, &weights, &rq, &g, y, &mut got);
+            for o in 0..cout {
+                for xx in 0..wo {
+                    let mut acc = rq.bias[o] as f64;
+                    for c in 0..cin {
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                acc += f64::from(x[(c * h + y + ky) * w + xx + kx])
+                                    * f64::from(wt[((o * cin + c) * k + ky) * k + kx]);
+                            }
+                        }
+                    }
+                    let want = ((acc * rq.scale[o] as f64).round() + 100.0).clamp(0.0, 255.0);
+                    let have = f64::from(got[o * wo + xx]);
+                    assert!(
+                        (have - want).abs() <= 1.0,
+                        "o {o} y {y} x {xx}: {have} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pack_variants_match_the_reference() {
+        for kernels in available() {
+            for w in [0, 1, 15, 16, 17, 33, 100] {
+                let planes: Vec<Vec<u8>> = (0..4)
+                    .map(|c| (0..w).map(|x| (x * 4 + c) as u8).collect())
+                    .collect();
+                let rows = std::array::from_fn(|c| planes[c].as_slice());
+                let mut got = vec![0u8; 4 * w];
+                (kernels.pack_quad_row)(rows, &mut got);
+                let expected: Vec<u8> = (0..4 * w).map(|i| i as u8).collect();
+                assert_eq!(got, expected, "{:?} w={w}", kernels.isa);
             }
         }
     }

@@ -12,6 +12,8 @@ pub const KERNELS: Kernels = Kernels {
     isa: Isa::Neon,
     gate,
     complex_mul,
+    pack_quad_row: scalar::pack_quad_row,
+    qconv_row: scalar::qconv_row,
 };
 
 /// Whether this CPU runs [`KERNELS`] (always on aarch64 Linux; asked anyway).

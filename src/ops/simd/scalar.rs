@@ -48,3 +48,42 @@ pub fn complex_mul(a: &mut [Complex32], b: &[Complex32], scale: f32) {
         *x = *x * *y * scale;
     }
 }
+
+/// [`super::PackQuadRowFn`].
+pub fn pack_quad_row(rows: [&[u8]; 4], out: &mut [u8]) {
+    for (x, px) in out.chunks_exact_mut(4).enumerate() {
+        px.copy_from_slice(&[rows[0][x], rows[1][x], rows[2][x], rows[3][x]]);
+    }
+}
+
+/// [`super::QConvRowFn`]: the definition, one output value at a time.
+pub fn qconv_row(
+    src: &[u8],
+    weights: &[i32],
+    rq: &super::Requant,
+    g: &super::QConvGeometry,
+    y: usize,
+    out: &mut [u8],
+) {
+    g.check(src, weights, rq, y, out);
+    let taps = g.quads * g.kh * g.kw;
+    for o in 0..g.cout {
+        let w = &weights[o * taps..(o + 1) * taps];
+        for x in 0..g.wo {
+            let mut acc = rq.bias[o];
+            for q in 0..g.quads {
+                for ky in 0..g.kh {
+                    let row = g.packed_offset(q, y + ky, x);
+                    for kx in 0..g.kw {
+                        let px = &src[row + 4 * kx..row + 4 * kx + 4];
+                        let wq = w[(q * g.kh + ky) * g.kw + kx].to_le_bytes();
+                        for (p, wb) in px.iter().zip(wq) {
+                            acc += i32::from(*p) * i32::from(wb as i8);
+                        }
+                    }
+                }
+            }
+            out[o * g.wo + x] = super::requantize(acc, rq.scale[o], rq.zero_point);
+        }
+    }
+}

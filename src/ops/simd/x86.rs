@@ -11,6 +11,10 @@ pub const KERNELS: Kernels = Kernels {
     isa: Isa::Avx2Fma,
     gate,
     complex_mul,
+    pack_quad_row,
+    // No AVX2 int8 convolution: without VNNI, u8·i8 products need a widening (vpmaddubsw
+    // saturates in i16), and the reference is what runs; the VNNI table has the fast one.
+    qconv_row: scalar::qconv_row,
 };
 
 /// Whether this CPU runs [`KERNELS`].
@@ -92,4 +96,28 @@ unsafe fn complex_mul_avx2(a: &mut [Complex32], b: &[Complex32], scale: f32) {
         }
     }
     scalar::complex_mul(&mut a[vectors..n], &b[vectors..n], scale);
+}
+
+/// [`super::PackQuadRowFn`] with SSE2 (every x86_64): a 4 × 16 byte transpose per 16 pixels.
+pub fn pack_quad_row(rows: [&[u8]; 4], out: &mut [u8]) {
+    let w = out.len() / 4;
+    assert!(rows.iter().all(|r| r.len() >= w));
+    let blocks = w / 16 * 16;
+    for x in (0..blocks).step_by(16) {
+        // SAFETY: x + 16 <= w, so the loads read inside every row and the stores write inside
+        // out's 4·w bytes; SSE2 is part of x86_64.
+        unsafe {
+            let load = |r: &[u8]| _mm_loadu_si128(r.as_ptr().add(x).cast());
+            let (a, b, c, d) = (load(rows[0]), load(rows[1]), load(rows[2]), load(rows[3]));
+            let (ab_lo, ab_hi) = (_mm_unpacklo_epi8(a, b), _mm_unpackhi_epi8(a, b));
+            let (cd_lo, cd_hi) = (_mm_unpacklo_epi8(c, d), _mm_unpackhi_epi8(c, d));
+            let dst = out.as_mut_ptr().add(4 * x).cast::<__m128i>();
+            _mm_storeu_si128(dst, _mm_unpacklo_epi16(ab_lo, cd_lo));
+            _mm_storeu_si128(dst.add(1), _mm_unpackhi_epi16(ab_lo, cd_lo));
+            _mm_storeu_si128(dst.add(2), _mm_unpacklo_epi16(ab_hi, cd_hi));
+            _mm_storeu_si128(dst.add(3), _mm_unpackhi_epi16(ab_hi, cd_hi));
+        }
+    }
+    let tail = rows.map(|r| &r[blocks..w]);
+    scalar::pack_quad_row(tail, &mut out[4 * blocks..]);
 }

@@ -1,0 +1,783 @@
+//! ship-edge's kernel for the standard ONNX `QLinearConv`: the int8 convolutions of
+//! `ship-tools quantize`'s models.
+//!
+//! tract lowers `QLinearConv` to an eager im2col plus its int8 matmul. SHIP's convolutions
+//! have 1 to 24 input channels, so the matmuls are thin (K = 9·C) and the im2col copy, nine
+//! times the input, dominates: the `edge` model ran 5× slower in int8 than in f32 at 640x480
+//! (70% of the time in `Im2col`). This op packs the input once by channel quads (one pass over
+//! u8 pixels, with the padding) and runs a direct convolution on it with the SIMD table's
+//! [`QConvRowFn`](super::simd::QConvRowFn) (`vpdpbusd` on AVX-512 VNNI), requantizing in the
+//! same pass.
+//!
+//! The model file stays standard ONNX (onnxruntime runs it): the loader's `QLinearConv` parser
+//! is replaced, and every node this op does not cover goes to tract's own parser. Covered:
+//! 2-D, stride 1, dilation 1, group 1, explicit pads, u8 input and output, i8 weights with zero
+//! points 0 (per tensor or per output channel), i32 bias, and every scale, zero point, weight
+//! and bias an initializer (read at load time and packed once).
+//!
+//! Tolerance against tract's lowering: the same integer sums; the requantization rounds
+//! x_scale·w_scale/y_scale in f32, so an output may differ by one step where the exact value
+//! lies within an f32 rounding of a half step.
+
+use rayon::prelude::*;
+use tract_linalg::multithread::{Executor, current_tract_executor};
+use tract_onnx::model::ParsingContext;
+use tract_onnx::pb::{NodeProto, TensorProto};
+use tract_onnx::tract_hir::internal::*;
+
+use super::simd::{self, Kernels, QConvGeometry, Requant};
+
+/// The standard op type this kernel takes over.
+pub const OP_TYPE: &str = "QLinearConv";
+/// Key under which [`super::register`] keeps tract's own `QLinearConv` parser, for the nodes
+/// this op does not cover.
+pub const TRACT_PARSER_KEY: &str = "ship-edge.tract.QLinearConv";
+/// Name of the op in a plan (`bench --profile`, `inspect`).
+pub const PLAN_NAME: &str = "ShipQLinearConv";
+
+/// A stride-1 u8 × i8 convolution with its weights packed for [`simd::QConvRowFn`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct QLinearConvU8 {
+    cin: usize,
+    cout: usize,
+    kh: usize,
+    kw: usize,
+    /// Top, left, bottom, right.
+    pads: [usize; 4],
+    x_zero_point: u8,
+    /// `[cout][quads][kh][kw]` words of four i8 weights (see [`simd::QConvRowFn`]).
+    weights: Vec<i32>,
+    requant: Requant,
+    /// ONNX inputs of the node (8 or 9): all but the first are constants the op already holds.
+    inputs: usize,
+}
+
+impl Eq for QLinearConvU8 {}
+
+/// ONNX parser: this op where the node fits it, tract's otherwise.
+pub fn parse(
+    ctx: &ParsingContext,
+    node: &NodeProto,
+) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+    if let Some(op) = QLinearConvU8::from_node(ctx, node)? {
+        return Ok((inference_wrap(op, 1, rules), vec![]));
+    }
+    let Some(tract_parser) = ctx.framework.op_register.0.get(TRACT_PARSER_KEY) else {
+        bail!(
+            "{OP_TYPE} node {:?}: not a form ship-edge's kernel runs, and tract's parser is not \
+             registered",
+            node.name
+        );
+    };
+    tract_parser(ctx, node)
+}
+
+/// The initializer called `name`, from the model's graph or an enclosing one.
+fn initializer<'a>(ctx: &'a ParsingContext, name: &str) -> Option<&'a TensorProto> {
+    ctx.model
+        .graph
+        .iter()
+        .chain(ctx.parent_graphs.iter().copied())
+        .flat_map(|g| g.initializer.iter())
+        .find(|t| t.name == name)
+}
+
+impl QLinearConvU8 {
+    /// The op for `node`, or `None` when the node is outside what it covers (tract's parser
+    /// then takes it). Errors only for a malformed node.
+    fn from_node(ctx: &ParsingContext, node: &NodeProto) -> TractResult<Option<Self>> {
+        let ones = |attr: &str| -> TractResult<bool> {
+            Ok(node
+                .get_attr_opt_tvec::<i64>(attr)?
+                .is_none_or(|v| v.iter().all(|&s| s == 1)))
+        };
+        let explicit_pads = node
+            .get_attr_opt::<&str>("auto_pad")?
+            .is_none_or(|p| p == "NOTSET");
+        if !(explicit_pads
+            && ones("strides")?
+            && ones("dilations")?
+            && node.get_attr_opt::<i64>("group")?.unwrap_or(1) == 1
+            && matches!(node.input.len(), 8 | 9))
+        {
+            return Ok(None);
+        }
+        let mut constants = Vec::with_capacity(8);
+        for name in &node.input[1..] {
+            let Some(proto) = initializer(ctx, name) else {
+                return Ok(None);
+            };
+            let tensor = tract_onnx::tensor::load_tensor(&*ctx.framework.provider, proto, None)
+                .with_context(|| format!("{OP_TYPE} node {:?}: input {name:?}", node.name))?;
+            constants.push(tensor);
+        }
+        let scalar_f32 = |t: &Tensor| -> Option<f32> {
+            (t.datum_type() == f32::datum_type() && t.len() == 1)
+                .then(|| t.cast_to_scalar::<f32>().ok())
+                .flatten()
+                .filter(|s| s.is_finite() && *s > 0.0)
+        };
+        let scalar_u8 = |t: &Tensor| -> Option<u8> {
+            (t.datum_type() == u8::datum_type() && t.len() == 1)
+                .then(|| {
+                    t.try_as_plain_ram()
+                        .ok()?
+                        .as_slice::<u8>()
+                        .ok()
+                        .map(|s| s[0])
+                })
+                .flatten()
+        };
+        let (x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp) = (
+            &constants[0],
+            &constants[1],
+            &constants[2],
+            &constants[3],
+            &constants[4],
+            &constants[5],
+            &constants[6],
+        );
+        let (Some(x_scale), Some(x_zp), Some(y_scale), Some(y_zp)) = (
+            scalar_f32(x_scale),
+            scalar_u8(x_zp),
+            scalar_f32(y_scale),
+            scalar_u8(y_zp),
+        ) else {
+            return Ok(None);
+        };
+        if w.datum_type() != i8::datum_type() || w.rank() != 4 {
+            return Ok(None);
+        }
+        let [cout, cin, kh, kw] = [w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]];
+        if cout == 0 || cin == 0 || kh == 0 || kw == 0 {
+            return Ok(None);
+        }
+        let zero_weights_zp = w_zp.datum_type() == i8::datum_type()
+            && w_zp
+                .try_as_plain_ram()?
+                .as_slice::<i8>()?
+                .iter()
+                .all(|&z| z == 0);
+        let w_scales: Vec<f32> = if w_scale.datum_type() == f32::datum_type() {
+            w_scale.try_as_plain_ram()?.as_slice::<f32>()?.to_vec()
+        } else {
+            return Ok(None);
+        };
+        let per_channel_ok = matches!(w_scales.len(), 1) || w_scales.len() == cout;
+        if !(zero_weights_zp
+            && matches!(w_zp.len(), 1) | (w_zp.len() == cout)
+            && per_channel_ok
+            && w_scales.iter().all(|s| s.is_finite() && *s > 0.0))
+        {
+            return Ok(None);
+        }
+        let bias: Vec<i32> = match constants.get(7) {
+            None => vec![0; cout],
+            Some(b) if b.datum_type() == i32::datum_type() && b.len() == cout => {
+                b.try_as_plain_ram()?.as_slice::<i32>()?.to_vec()
+            }
+            Some(_) => return Ok(None),
+        };
+        if let Some(shape) = node.get_attr_opt_tvec::<i64>("kernel_shape")?
+            && shape.as_slice() != [kh as i64, kw as i64]
+        {
+            bail!(
+                "{OP_TYPE} node {:?}: kernel_shape {shape:?} disagrees with weights {:?}",
+                node.name,
+                w.shape()
+            );
+        }
+        let pads = match node.get_attr_opt_tvec::<i64>("pads")? {
+            None => [0; 4],
+            Some(p) if p.len() == 4 && p.iter().all(|&v| v >= 0) => {
+                // ONNX order: top, left, bottom, right.
+                [p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize]
+            }
+            Some(_) => return Ok(None),
+        };
+        let w = w.try_as_plain_ram()?;
+        let w = w.as_slice::<i8>()?;
+        let quads = cin.div_ceil(4);
+        let mut packed = vec![0i32; cout * quads * kh * kw];
+        let mut requant = Requant {
+            bias: bias.clone(),
+            scale: vec![0.0; cout],
+            zero_point: i32::from(y_zp),
+        };
+        for o in 0..cout {
+            let mut weight_sum = 0i32;
+            for c in 0..cin {
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let v = w[((o * cin + c) * kh + ky) * kw + kx];
+                        weight_sum += i32::from(v);
+                        let word = &mut packed[((o * quads + c / 4) * kh + ky) * kw + kx];
+                        *word |= i32::from(v as u8) << (8 * (c % 4));
+                    }
+                }
+            }
+            requant.bias[o] = bias[o] - i32::from(x_zp) * weight_sum;
+            let w_scale = w_scales[if w_scales.len() == 1 { 0 } else { o }];
+            requant.scale[o] =
+                (f64::from(x_scale) * f64::from(w_scale) / f64::from(y_scale)) as f32;
+        }
+        Ok(Some(QLinearConvU8 {
+            cin,
+            cout,
+            kh,
+            kw,
+            pads,
+            x_zero_point: x_zp,
+            weights: packed,
+            requant,
+            inputs: node.input.len(),
+        }))
+    }
+
+    /// Output height and width for an input `h` × `w`, if the kernel fits the padded input.
+    fn output_size(&self, h: usize, w: usize) -> Option<(usize, usize)> {
+        let [t, l, b, r] = self.pads;
+        let (rows, cols) = (h + t + b, w + l + r);
+        (rows >= self.kh && cols >= self.kw).then(|| (rows - self.kh + 1, cols - self.kw + 1))
+    }
+
+    fn output_dims(&self, shape: &[TDim]) -> TVec<TDim> {
+        let [t, l, b, r] = self.pads;
+        let spatial =
+            |d: &TDim, pad: usize, k: usize| d.clone() + TDim::from(pad + 1) - TDim::from(k);
+        tvec![
+            shape[0].clone(),
+            self.cout.to_dim(),
+            spatial(&shape[2], t + b, self.kh),
+            spatial(&shape[3], l + r, self.kw),
+        ]
+    }
+
+    /// Runs the convolution on a `[N, cin, H, W]` u8 tensor.
+    pub fn run(&self, x: &Tensor) -> TractResult<Tensor> {
+        ensure!(
+            x.datum_type() == u8::datum_type() && x.rank() == 4 && x.shape()[1] == self.cin,
+            "{OP_TYPE}: expects a u8 [N,{},H,W] input, got {:?} {:?}",
+            self.cin,
+            x.datum_type(),
+            x.shape()
+        );
+        let (n, h, w) = (x.shape()[0], x.shape()[2], x.shape()[3]);
+        let Some((ho, wo)) = self.output_size(h, w) else {
+            bail!(
+                "{OP_TYPE}: a {}x{} kernel does not fit a {h}x{w} input with pads {:?}",
+                self.kh,
+                self.kw,
+                self.pads
+            );
+        };
+        let [top, _, bottom, _] = self.pads;
+        let g = QConvGeometry {
+            quads: self.cin.div_ceil(4),
+            rows: h + top + bottom,
+            cols: QConvGeometry::cols_for(wo, self.kw),
+            kh: self.kh,
+            kw: self.kw,
+            cout: self.cout,
+            wo,
+        };
+        let mut y = Tensor::zero::<u8>(&[n, self.cout, ho, wo])?;
+        if n * ho * wo == 0 {
+            return Ok(y);
+        }
+        let kernels = simd::kernels();
+        let x = x.try_as_plain_ram()?;
+        let x = x.as_slice::<u8>()?;
+        let mut packed = vec![self.x_zero_point; g.packed_len()];
+        let mut y_view = y.try_as_plain_ram_mut()?;
+        let y_all = y_view.as_slice_mut::<u8>()?;
+        let mut work = |parallel: bool| {
+            for (image, y_image) in x
+                .chunks_exact(self.cin * h * w)
+                .zip(y_all.chunks_exact_mut(self.cout * ho * wo))
+            {
+                self.pack(kernels, image, h, w, &g, &mut packed, parallel);
+                self.convolve(kernels, &packed, &g, ho, y_image, parallel);
+            }
+        };
+        match current_tract_executor() {
+            Executor::MultiThread(pool) => pool.install(|| work(true)),
+            Executor::RayonGlobal => work(true),
+            Executor::SingleThread => work(false),
+        }
+        Ok(y)
+    }
+
+    /// Packs one `[cin, h, w]` image into `packed` (pre-filled with the input zero point, which
+    /// the padding keeps).
+    #[allow(clippy::too_many_arguments)]
+    fn pack(
+        &self,
+        kernels: &Kernels,
+        image: &[u8],
+        h: usize,
+        w: usize,
+        g: &QConvGeometry,
+        packed: &mut [u8],
+        parallel: bool,
+    ) {
+        let [top, left, ..] = self.pads;
+        let filler = vec![self.x_zero_point; w];
+        let job = |(i, packed_row): (usize, &mut [u8])| {
+            let (q, row) = (i / g.rows, i % g.rows);
+            if !(top..top + h).contains(&row) {
+                return;
+            }
+            let channel_row = |c: usize| -> &[u8] {
+                if c < self.cin {
+                    let start = (c * h + row - top) * w;
+                    &image[start..start + w]
+                } else {
+                    &filler
+                }
+            };
+            let rows = std::array::from_fn(|j| channel_row(4 * q + j));
+            (kernels.pack_quad_row)(rows, &mut packed_row[4 * left..4 * (left + w)]);
+        };
+        if parallel {
+            packed.par_chunks_mut(4 * g.cols).enumerate().for_each(job);
+        } else {
+            packed.chunks_mut(4 * g.cols).enumerate().for_each(job);
+        }
+    }
+
+    /// Convolves packed rows into one `[cout, ho, wo]` output image, a row per job.
+    fn convolve(
+        &self,
+        kernels: &Kernels,
+        packed: &[u8],
+        g: &QConvGeometry,
+        ho: usize,
+        y_image: &mut [u8],
+        parallel: bool,
+    ) {
+        let wo = g.wo;
+        assert_eq!(y_image.len(), self.cout * ho * wo);
+        let out = SendPtr(y_image.as_mut_ptr());
+        let job = |row: &mut Vec<u8>, oy: usize| {
+            (kernels.qconv_row)(packed, &self.weights, &self.requant, g, oy, row);
+            for (o, values) in row.chunks_exact(wo).enumerate() {
+                // SAFETY: row `oy` of channel `o` lies inside y_image (o < cout, oy < ho, checked
+                // length above), and each `oy` goes to one job only, so no two writes overlap.
+                unsafe {
+                    let dst = out.get().add((o * ho + oy) * wo);
+                    std::ptr::copy_nonoverlapping(values.as_ptr(), dst, wo);
+                }
+            }
+        };
+        let row = || vec![0u8; self.cout * wo];
+        if parallel {
+            (0..ho).into_par_iter().for_each_init(row, job);
+        } else {
+            let mut buffer = row();
+            (0..ho).for_each(|oy| job(&mut buffer, oy));
+        }
+    }
+}
+
+/// A raw pointer the row jobs share; each writes rows no other job writes.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut u8);
+
+impl SendPtr {
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper, not its field).
+    fn get(self) -> *mut u8 {
+        self.0
+    }
+}
+// SAFETY: see `QLinearConvU8::run`: the jobs write disjoint rows.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+fn rules<'p>(
+    op: &dyn Op,
+    s: &mut Solver,
+    inputs: &'p [TensorProxy],
+    outputs: &'p [TensorProxy],
+) -> InferenceResult {
+    let op = op
+        .downcast_ref::<QLinearConvU8>()
+        .context("QLinearConv rules on another op")?;
+    check_input_arity(inputs, op.inputs)?;
+    check_output_arity(outputs, 1)?;
+    s.equals(&inputs[0].datum_type, u8::datum_type())?;
+    s.equals(&outputs[0].datum_type, u8::datum_type())?;
+    s.equals(&inputs[0].rank, 4)?;
+    s.equals(&outputs[0].rank, 4)?;
+    let [top, left, bottom, right] = op.pads;
+    s.equals(&inputs[0].shape[1], op.cin.to_dim())?;
+    s.equals(&outputs[0].shape[0], &inputs[0].shape[0])?;
+    s.equals(&outputs[0].shape[1], op.cout.to_dim())?;
+    s.equals(
+        &outputs[0].shape[2],
+        inputs[0].shape[2].bex() + (top + bottom + 1).to_dim() - op.kh.to_dim(),
+    )?;
+    s.equals(
+        &outputs[0].shape[3],
+        inputs[0].shape[3].bex() + (left + right + 1).to_dim() - op.kw.to_dim(),
+    )?;
+    Ok(())
+}
+
+impl Op for QLinearConvU8 {
+    fn name(&self) -> StaticName {
+        PLAN_NAME.into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!(
+            "{}x{} kernel, {} -> {} channels, pads {:?}, int8 kernel {}",
+            self.kh,
+            self.kw,
+            self.cin,
+            self.cout,
+            self.pads,
+            simd::kernels().isa.as_str()
+        )])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for QLinearConvU8 {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        ensure!(!inputs.is_empty(), "{OP_TYPE}: no input");
+        Ok(tvec!(self.run(&inputs[0])?.into_tvalue()))
+    }
+}
+
+impl TypedOp for QLinearConvU8 {
+    as_op!();
+
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        ensure!(
+            inputs.len() == self.inputs,
+            "{OP_TYPE}: expects {} inputs, got {}",
+            self.inputs,
+            inputs.len()
+        );
+        let x = inputs[0];
+        ensure!(
+            x.datum_type == u8::datum_type() && x.rank() == 4 && x.shape[1] == self.cin.to_dim(),
+            "{OP_TYPE}: expects a u8 [N,{},H,W] input, got {x:?}",
+            self.cin
+        );
+        Ok(tvec!(u8::fact(self.output_dims(x.shape.dims()))))
+    }
+
+    fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+        let out = self.output_dims(inputs[0].shape.dims());
+        let macs = out.iter().product::<TDim>() * (self.cin * self.kh * self.kw) as i64;
+        Ok(tvec!((Cost::FMA(u8::datum_type()), macs)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tract_onnx::pb::tensor_proto::DataType;
+    use tract_onnx::pb::{
+        self, AttributeProto, ModelProto, OperatorSetIdProto, TensorShapeProto, TypeProto,
+        ValueInfoProto, attribute_proto::AttributeType, tensor_shape_proto::dimension,
+    };
+    use tract_onnx::prelude::*;
+
+    use super::*;
+
+    /// Deterministic bytes (xorshift), so failures replay.
+    fn bytes(n: usize, seed: u64) -> Vec<u8> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 56) as u8
+            })
+            .collect()
+    }
+
+    fn tensor(name: &str, dt: DataType, dims: &[usize], raw: Vec<u8>) -> TensorProto {
+        TensorProto {
+            name: name.into(),
+            data_type: dt as i32,
+            dims: dims.iter().map(|&d| d as i64).collect(),
+            raw_data: raw,
+            ..Default::default()
+        }
+    }
+
+    fn ints(name: &str, v: &[i64]) -> AttributeProto {
+        AttributeProto {
+            name: name.into(),
+            r#type: AttributeType::Ints as i32,
+            ints: v.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    fn value_info(name: &str, dt: DataType, dims: &[usize]) -> ValueInfoProto {
+        let dim = |d: usize| pb::tensor_shape_proto::Dimension {
+            value: Some(dimension::Value::DimValue(d as i64)),
+            ..Default::default()
+        };
+        ValueInfoProto {
+            name: name.into(),
+            r#type: Some(TypeProto {
+                value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                    elem_type: dt as i32,
+                    shape: Some(TensorShapeProto {
+                        dim: dims.iter().map(|&d| dim(d)).collect(),
+                    }),
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// One convolution to test: shapes, attributes and quantization parameters.
+    #[derive(Clone)]
+    struct Case {
+        cin: usize,
+        cout: usize,
+        k: usize,
+        pads: [i64; 4],
+        strides: i64,
+        h: usize,
+        w: usize,
+        per_channel: bool,
+        bias: bool,
+    }
+
+    impl Case {
+        fn proto(&self, seed: u64) -> ModelProto {
+            let Case { cin, cout, k, .. } = *self;
+            let f32s = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<_>>();
+            let w_scales: Vec<f32> = if self.per_channel {
+                (0..cout).map(|o| 0.002 + 0.001 * o as f32).collect()
+            } else {
+                vec![0.003]
+            };
+            let mut initializer = vec![
+                tensor("x_scale", DataType::Float, &[], f32s(&[0.02])),
+                tensor("x_zp", DataType::Uint8, &[], vec![117]),
+                tensor(
+                    "w",
+                    DataType::Int8,
+                    &[cout, cin, k, k],
+                    bytes(cout * cin * k * k, seed),
+                ),
+                tensor(
+                    "w_scale",
+                    DataType::Float,
+                    &[w_scales.len()],
+                    f32s(&w_scales),
+                ),
+                tensor("w_zp", DataType::Int8, &[], vec![0]),
+                tensor("y_scale", DataType::Float, &[], f32s(&[0.05])),
+                tensor("y_zp", DataType::Uint8, &[], vec![131]),
+            ];
+            let mut inputs: Vec<String> = [
+                "x", "x_scale", "x_zp", "w", "w_scale", "w_zp", "y_scale", "y_zp",
+            ]
+            .map(String::from)
+            .to_vec();
+            if self.bias {
+                let bias: Vec<u8> = (0..cout as i32)
+                    .flat_map(|o| ((o - 3) * 977).to_le_bytes())
+                    .collect();
+                initializer.push(tensor("b", DataType::Int32, &[cout], bias));
+                inputs.push("b".into());
+            }
+            let (ho, wo) = (
+                (self.h as i64 + self.pads[0] + self.pads[2] - k as i64) / self.strides + 1,
+                (self.w as i64 + self.pads[1] + self.pads[3] - k as i64) / self.strides + 1,
+            );
+            let node = NodeProto {
+                op_type: OP_TYPE.into(),
+                name: "conv".into(),
+                input: inputs,
+                output: vec!["y".into()],
+                attribute: vec![
+                    ints("pads", &self.pads),
+                    ints("strides", &[self.strides; 2]),
+                    ints("kernel_shape", &[k as i64; 2]),
+                ],
+                ..Default::default()
+            };
+            ModelProto {
+                ir_version: 8,
+                opset_import: vec![OperatorSetIdProto {
+                    domain: String::new(),
+                    version: 17,
+                }],
+                graph: Some(pb::GraphProto {
+                    name: "qconv".into(),
+                    node: vec![node],
+                    initializer,
+                    input: vec![value_info("x", DataType::Uint8, &[1, cin, self.h, self.w])],
+                    output: vec![value_info(
+                        "y",
+                        DataType::Uint8,
+                        &[1, cout, ho as usize, wo as usize],
+                    )],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+        }
+
+        /// (ours, tract's) outputs, and the plan's op names under our loader.
+        fn run_both(&self, seed: u64) -> (Vec<u8>, Vec<u8>, Vec<String>) {
+            let proto = self.proto(seed);
+            let x = Tensor::from_shape(
+                &[1, self.cin, self.h, self.w],
+                &bytes(self.cin * self.h * self.w, seed + 1),
+            )
+            .unwrap();
+            let run = |onnx: tract_onnx::Onnx| {
+                let plan = onnx
+                    .model_for_proto_model(&proto)
+                    .unwrap()
+                    .into_optimized()
+                    .unwrap()
+                    .into_runnable()
+                    .unwrap();
+                let names: Vec<String> = plan
+                    .model()
+                    .nodes()
+                    .iter()
+                    .map(|n| n.op.name().to_string())
+                    .collect();
+                let y = plan.run(tvec!(x.clone().into_tvalue())).unwrap();
+                let y = y[0]
+                    .to_plain_array_view::<u8>()
+                    .unwrap()
+                    .iter()
+                    .copied()
+                    .collect();
+                (y, names)
+            };
+            let (ours, names) = run(crate::ops::onnx());
+            let (tracts, _) = run(tract_onnx::onnx());
+            (ours, tracts, names)
+        }
+    }
+
+    /// Our kernel against tract's lowering of the same node: the integer sums are the same, so
+    /// only the requantization's rounding of the scale may move a value by one step, where the
+    /// exact value lies within f32 rounding of a half step (rare).
+    #[test]
+    fn matches_tracts_qlinear_conv() {
+        let base = Case {
+            cin: 8,
+            cout: 8,
+            k: 3,
+            pads: [1; 4],
+            strides: 1,
+            h: 11,
+            w: 37,
+            per_channel: false,
+            bias: true,
+        };
+        let cases = [
+            base.clone(),
+            Case {
+                cin: 1,
+                cout: 2,
+                k: 1,
+                pads: [0; 4],
+                ..base.clone()
+            },
+            Case {
+                cin: 3,
+                cout: 9,
+                per_channel: true,
+                ..base.clone()
+            },
+            Case {
+                cin: 24,
+                cout: 8,
+                w: 16,
+                ..base.clone()
+            },
+            Case {
+                cin: 5,
+                cout: 17,
+                k: 3,
+                pads: [2, 0, 1, 3],
+                bias: false,
+                ..base.clone()
+            },
+            Case {
+                cin: 16,
+                cout: 16,
+                k: 1,
+                pads: [0; 4],
+                h: 3,
+                w: 5,
+                per_channel: true,
+                ..base
+            },
+        ];
+        for (i, case) in cases.iter().enumerate() {
+            let (ours, tracts, names) = case.run_both(i as u64 + 1);
+            assert!(
+                names.iter().any(|n| n == PLAN_NAME),
+                "case {i}: plan {names:?}"
+            );
+            assert_eq!(ours.len(), tracts.len(), "case {i}");
+            let off: Vec<i32> = ours
+                .iter()
+                .zip(&tracts)
+                .map(|(a, b)| i32::from(*a) - i32::from(*b))
+                .filter(|d| *d != 0)
+                .collect();
+            assert!(
+                off.iter().all(|d| d.abs() <= 1) && off.len() * 100 <= ours.len(),
+                "case {i}: {} of {} values differ: {:?}",
+                off.len(),
+                ours.len(),
+                &off[..off.len().min(20)]
+            );
+            // Not a degenerate output: the values spread over the u8 range.
+            let distinct = ours.iter().collect::<std::collections::BTreeSet<_>>().len();
+            assert!(distinct > 20, "case {i}: only {distinct} distinct values");
+        }
+    }
+
+    /// A node outside what our kernel covers (stride 2) still loads and runs, on tract's path.
+    #[test]
+    fn other_forms_fall_back_to_tract() {
+        let case = Case {
+            cin: 4,
+            cout: 4,
+            k: 3,
+            pads: [1; 4],
+            strides: 2,
+            h: 9,
+            w: 12,
+            per_channel: false,
+            bias: true,
+        };
+        let (ours, tracts, names) = case.run_both(7);
+        assert!(!names.iter().any(|n| n == PLAN_NAME), "{names:?}");
+        assert_eq!(ours, tracts);
+    }
+
+    /// Registering our ops twice keeps tract's parser reachable (no self-recursion).
+    #[test]
+    fn registering_twice_keeps_tracts_parser() {
+        let mut onnx = crate::ops::onnx();
+        crate::ops::register(&mut onnx);
+        let key = onnx.op_register.0[TRACT_PARSER_KEY] as usize;
+        assert_ne!(key, parse as *const () as usize);
+    }
+}
