@@ -8,6 +8,8 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::Cost;
 use tract_onnx::tract_core::ops::matmul::optimized::OptMatMul;
 
+use crate::ops::qlinear_conv::QLinearConvU8;
+
 /// The cost of one frame at a fixed size.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct PlanCost {
@@ -44,6 +46,10 @@ impl PlanCost {
             if let Some(mm) = node.op_as::<OptMatMul>() {
                 cost.kernels
                     .extend(mm.mmm.iter().map(|k| k.name().to_string()));
+            }
+            if node.op_is::<QLinearConvU8>() {
+                let isa = crate::ops::simd::kernels().isa.as_str();
+                cost.kernels.push(format!("ship-edge int8 conv ({isa})"));
             }
         }
         cost.kernels.sort();

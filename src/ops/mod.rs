@@ -9,7 +9,15 @@ pub mod fft2;
 pub mod global_interaction;
 pub mod high_order_gate;
 pub mod qlinear_conv;
+pub mod quantize_linear;
 pub mod simd;
+
+use tract_onnx::model::ParsingContext;
+use tract_onnx::pb::NodeProto;
+use tract_onnx::tract_hir::internal::{InferenceOp, TractResult};
+
+/// An ONNX node parser, as tract-onnx's register holds them (its alias is private).
+type Parser = fn(&ParsingContext, &NodeProto) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)>;
 
 /// ONNX domain of our ops (tract ignores domains; onnxruntime needs one per `opset_import`).
 pub const DOMAIN: &str = "ai.ship-edge";
@@ -24,16 +32,28 @@ pub fn register(onnx: &mut tract_onnx::Onnx) {
         .insert(global_interaction::OP_TYPE, global_interaction::parse);
     onnx.op_register
         .insert(high_order_gate::OP_TYPE, high_order_gate::parse);
-    // Our int8 convolution takes the standard op over; tract's parser stays, under another key,
-    // for the nodes ours does not cover. Registering twice must not lose it.
-    let ops = &mut onnx.op_register.0;
-    if !ops.contains_key(qlinear_conv::TRACT_PARSER_KEY)
-        && let Some(tract_parser) = ops.get(qlinear_conv::OP_TYPE).copied()
-    {
-        ops.insert(qlinear_conv::TRACT_PARSER_KEY.to_string(), tract_parser);
+    // Our int8 kernels take standard ops over; tract's parsers stay, under other keys, for the
+    // nodes ours do not cover. Registering twice must not lose them.
+    for (op_type, tract_key, ours) in [
+        (
+            qlinear_conv::OP_TYPE,
+            qlinear_conv::TRACT_PARSER_KEY,
+            qlinear_conv::parse as Parser,
+        ),
+        (
+            quantize_linear::OP_TYPE,
+            quantize_linear::TRACT_PARSER_KEY,
+            quantize_linear::parse,
+        ),
+    ] {
+        let ops = &mut onnx.op_register.0;
+        if !ops.contains_key(tract_key)
+            && let Some(tract_parser) = ops.get(op_type).copied()
+        {
+            ops.insert(tract_key.to_string(), tract_parser);
+        }
+        onnx.op_register.insert(op_type, ours);
     }
-    onnx.op_register
-        .insert(qlinear_conv::OP_TYPE, qlinear_conv::parse);
 }
 
 /// tract-onnx's loader with the built-in ops and ours.

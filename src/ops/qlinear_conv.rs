@@ -73,7 +73,7 @@ pub fn parse(
 }
 
 /// The initializer called `name`, from the model's graph or an enclosing one.
-fn initializer<'a>(ctx: &'a ParsingContext, name: &str) -> Option<&'a TensorProto> {
+pub(crate) fn initializer<'a>(ctx: &'a ParsingContext, name: &str) -> Option<&'a TensorProto> {
     ctx.model
         .graph
         .iter()

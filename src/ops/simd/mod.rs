@@ -52,6 +52,11 @@ pub type PackQuadRowFn = fn(rows: [&[u8]; 4], out: &mut [u8]);
 pub type QConvRowFn =
     fn(src: &[u8], weights: &[i32], rq: &Requant, g: &QConvGeometry, y: usize, out: &mut [u8]);
 
+/// `out[i] = saturate_u8(round_half_even(x[i] / scale) + zero_point)`: ONNX QuantizeLinear to
+/// u8, per tensor. The quotient is clamped to ±512 first (NaN to −512), which changes no
+/// saturated result and keeps every variant's conversion to i32 in range and equal.
+pub type QuantizeU8Fn = fn(x: &[f32], scale: f32, zero_point: i32, out: &mut [u8]);
+
 /// Shape of an int8 convolution over its packed input, for [`QConvRowFn`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QConvGeometry {
@@ -120,7 +125,16 @@ pub struct Requant {
 /// saturates anyway) and keeps the conversion to i32 in range in every variant.
 #[inline]
 pub fn requantize(acc: i32, scale: f32, zero_point: i32) -> u8 {
-    let v = (acc as f32 * scale).clamp(-512.0, 512.0).round_ties_even() as i32;
+    saturate_u8(acc as f32 * scale, zero_point)
+}
+
+/// `clamp(round_half_even(v) + zero_point, 0, 255)` with `v` first clamped to ±512 (NaN to
+/// −512, as `maxps` does), the one rounding every int8 kernel shares.
+#[inline]
+pub fn saturate_u8(v: f32, zero_point: i32) -> u8 {
+    // Not `clamp`: it keeps NaN, and this must map NaN to -512 as `maxps` does.
+    #[allow(clippy::manual_clamp)]
+    let v = v.max(-512.0).min(512.0).round_ties_even() as i32;
     (v + zero_point).clamp(0, 255) as u8
 }
 
@@ -157,6 +171,7 @@ pub struct Kernels {
     pub complex_mul: ComplexMulFn,
     pub pack_quad_row: PackQuadRowFn,
     pub qconv_row: QConvRowFn,
+    pub quantize_u8: QuantizeU8Fn,
 }
 
 /// Environment variable that forces an instruction set (`scalar` is the only useful value:
@@ -169,6 +184,7 @@ const SCALAR: Kernels = Kernels {
     complex_mul: scalar::complex_mul,
     pack_quad_row: scalar::pack_quad_row,
     qconv_row: scalar::qconv_row,
+    quantize_u8: scalar::quantize_u8,
 };
 
 /// The kernels for `isa`, if this CPU can run them.

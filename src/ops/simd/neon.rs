@@ -14,6 +14,7 @@ pub const KERNELS: Kernels = Kernels {
     complex_mul,
     pack_quad_row: scalar::pack_quad_row,
     qconv_row: scalar::qconv_row,
+    quantize_u8: scalar::quantize_u8,
 };
 
 /// Whether this CPU runs [`KERNELS`] (always on aarch64 Linux; asked anyway).

@@ -87,3 +87,10 @@ pub fn qconv_row(
         }
     }
 }
+
+/// [`super::QuantizeU8Fn`].
+pub fn quantize_u8(x: &[f32], scale: f32, zero_point: i32, out: &mut [u8]) {
+    for (o, v) in out.iter_mut().zip(x) {
+        *o = super::saturate_u8(v / scale, zero_point);
+    }
+}

@@ -14,6 +14,7 @@ pub const KERNELS: Kernels = Kernels {
     complex_mul: x86::KERNELS.complex_mul,
     pack_quad_row: x86::pack_quad_row,
     qconv_row,
+    quantize_u8: x86::KERNELS.quantize_u8,
 };
 
 /// Whether this CPU runs [`KERNELS`]' int8 convolution.

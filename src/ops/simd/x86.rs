@@ -15,6 +15,7 @@ pub const KERNELS: Kernels = Kernels {
     // No AVX2 int8 convolution: without VNNI, u8·i8 products need a widening (vpmaddubsw
     // saturates in i16), and the reference is what runs; the VNNI table has the fast one.
     qconv_row: scalar::qconv_row,
+    quantize_u8,
 };
 
 /// Whether this CPU runs [`KERNELS`].
@@ -120,4 +121,41 @@ pub fn pack_quad_row(rows: [&[u8]; 4], out: &mut [u8]) {
     }
     let tail = rows.map(|r| &r[blocks..w]);
     scalar::pack_quad_row(tail, &mut out[4 * blocks..]);
+}
+
+/// [`super::QuantizeU8Fn`] with AVX2, eight values at a time.
+pub fn quantize_u8(x: &[f32], scale: f32, zero_point: i32, out: &mut [u8]) {
+    assert!(available(), "AVX2 kernel called on a CPU without it");
+    // SAFETY: the features were checked just above.
+    unsafe { quantize_u8_avx2(x, scale, zero_point, out) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn quantize_u8_avx2(x: &[f32], scale: f32, zero_point: i32, out: &mut [u8]) {
+    let n = x.len().min(out.len());
+    let blocks = n / 8 * 8;
+    let (s, zp) = (_mm256_set1_ps(scale), _mm256_set1_epi32(zero_point));
+    let (lo, hi) = (_mm256_set1_ps(-512.0), _mm256_set1_ps(512.0));
+    let (u8_min, u8_max) = (_mm256_setzero_si256(), _mm256_set1_epi32(255));
+    // Gathers byte 0 of each i32 lane into the low four bytes of each 128-bit half.
+    let bytes = _mm256_setr_epi8(
+        0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, //
+        0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    );
+    for i in (0..blocks).step_by(8) {
+        // SAFETY: i + 8 <= n, inside both slices.
+        unsafe {
+            let v = _mm256_div_ps(_mm256_loadu_ps(x.as_ptr().add(i)), s);
+            // max first: a NaN quotient becomes -512, as in `saturate_u8`.
+            let v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+            let v = _mm256_add_epi32(_mm256_cvtps_epi32(v), zp);
+            let v = _mm256_min_epi32(_mm256_max_epi32(v, u8_min), u8_max);
+            let v = _mm256_shuffle_epi8(v, bytes);
+            let lo4 = _mm256_cvtsi256_si32(v) as u32;
+            let hi4 = _mm256_extract_epi32::<4>(v) as u32;
+            let packed = u64::from(lo4) | (u64::from(hi4) << 32);
+            std::ptr::write_unaligned(out.as_mut_ptr().add(i).cast::<u64>(), packed.to_le());
+        }
+    }
+    scalar::quantize_u8(&x[blocks..n], scale, zero_point, &mut out[blocks..n]);
 }
