@@ -82,6 +82,11 @@ enum Cmd {
         /// Set aside N pairs first, as `train --holdout N` does (keeps validation unseen).
         #[arg(long, default_value_t = 0)]
         holdout: usize,
+        /// Mixed precision: leave the convolutions whose int8 form costs the most in f32, until
+        /// the output on 4 calibration pairs is within this PSNR (dB) of the f32 model's
+        /// (one model run per convolution to rank them).
+        #[arg(long, value_name = "DB")]
+        min_psnr: Option<f64>,
         /// Output model [default: MODEL with `_int8` before `.onnx`].
         #[arg(short, long)]
         out: Option<PathBuf>,
@@ -154,6 +159,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             per_channel,
             pairs,
             holdout,
+            min_psnr,
             out,
         } => {
             let out = out.unwrap_or_else(|| quantize::default_output(&model));
@@ -162,6 +168,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 per_channel,
                 pairs,
                 holdout,
+                min_psnr,
             };
             let report = quantize::quantize(&model, &calib, &opts, &out, &mut |i, n, name| {
                 if i < n {
@@ -175,6 +182,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 report.float_convs,
                 report.calibration.len()
             );
+            if let Some((all, kept)) = report.psnr {
+                println!(
+                    "PSNR against the f32 model (worst scored pair): {all:.2} dB all in int8, \
+                     {kept:.2} dB as written"
+                );
+            }
         }
         Cmd::Train(args) => train::run(*args)?,
         Cmd::BenchTrain(args) => bench_train::run(args)?,

@@ -10,6 +10,7 @@
 //! (LeakyReLU between two convs) into a 256-entry lookup table.
 
 pub mod calibrate;
+pub mod mixed;
 pub mod rewrite;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,9 @@ pub struct QuantizeOptions {
     pub pairs: usize,
     /// Pairs set aside first, as `train --holdout N` does, so validation images stay unseen.
     pub holdout: usize,
+    /// Leave the most sensitive convolutions in f32 until the worst scored pair's output is
+    /// within this PSNR (dB) of the f32 model's ([`mixed`]).
+    pub min_psnr: Option<f64>,
 }
 
 impl Default for QuantizeOptions {
@@ -41,6 +45,7 @@ impl Default for QuantizeOptions {
             per_channel: false,
             pairs: 16,
             holdout: 0,
+            min_psnr: None,
         }
     }
 }
@@ -50,10 +55,13 @@ impl Default for QuantizeOptions {
 pub struct QuantizeReport {
     /// Convolutions now run as `QLinearConv`.
     pub quantized_convs: usize,
-    /// Convolutions left in f32 (weights not constant, or not 2-D).
+    /// Convolutions left in f32 (weights not constant, not 2-D, or kept by `min_psnr`).
     pub float_convs: usize,
     /// Names of the calibration pairs.
     pub calibration: Vec<String>,
+    /// With [`QuantizeOptions::min_psnr`]: worst scored pair's PSNR (dB) against the f32
+    /// model, all in int8 and as written.
+    pub psnr: Option<(f64, f64)>,
 }
 
 /// Reads `model`, calibrates on pairs of `calib` (a folder with `ir/` and `vi/`), writes the
@@ -91,12 +99,34 @@ pub fn quantize(
             metadata(meta::TASK)
         );
     }
+    if let Some(db) = opts.min_psnr
+        && !(db.is_finite() && db > 0.0)
+    {
+        bail!("--min-psnr must be a positive number of dB, got {db}");
+    }
     let pairs = calibration_pairs(calib, opts)?;
     let graph = proto.graph.as_ref().context("the model holds no graph")?;
     let convs = rewrite::quantizable_convs(graph);
     let tensors = rewrite::calibrated_tensors(graph, &convs);
     let ranges = calibrate::ranges(&proto, &tensors, &pairs, opts.method, progress)
         .with_context(|| format!("{}: calibration failed", model.display()))?;
+    let (convs, psnr) = match opts.min_psnr {
+        None => (convs, None),
+        Some(target) => {
+            let scratch = tempfile::tempdir().context("cannot make a scratch folder")?;
+            let step = pairs.len().div_ceil(mixed::SCORED_PAIRS).max(1);
+            let search = mixed::Search {
+                proto: &proto,
+                convs: &convs,
+                ranges: &ranges,
+                per_channel: opts.per_channel,
+                pairs: pairs.iter().step_by(step).collect(),
+                scratch: scratch.path(),
+            };
+            let plan = search.run(target, &mut |line| eprintln!("{line}"))?;
+            (plan.quantized, Some((plan.psnr_all_int8, plan.psnr)))
+        }
+    };
     let (quantized, report) = rewrite::rewrite(proto, &convs, &ranges, opts.per_channel)?;
     let description = format!(
         "int8 static: {} of {} Conv as QLinearConv (u8 activations per tensor, {} ranges over {} \
@@ -122,6 +152,7 @@ pub fn quantize(
         quantized_convs: report.0,
         float_convs: report.1,
         calibration: pairs.iter().map(|p| p.name.clone()).collect(),
+        psnr,
     })
 }
 
