@@ -27,6 +27,9 @@ fn shipped_models(pan: bool) -> Vec<PathBuf> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
+        // An int8 model's u8 rounding may flip where the f32 parts differ in the last ulp, so
+        // it cannot match to 1e-4 across CPUs; `int8_models.rs` checks it on every CPU instead.
+        .filter(|p| !crate::int8_models::is_quantized(p))
         .filter(|p| ship_edge::model::PanModel::load(p).is_ok() == pan)
         .collect();
     models.sort();

@@ -8,6 +8,7 @@ mod bad_input;
 mod bench_cli;
 mod fuse_cli;
 mod fuser_api;
+mod int8_models;
 mod ops_parity;
 mod readme;
 mod stream_cli;

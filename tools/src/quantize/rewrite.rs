@@ -35,8 +35,12 @@ fn floats(t: &TensorProto) -> anyhow::Result<Vec<f32>> {
     }
 }
 
-/// Indices of the `Conv` nodes with a constant float 4-D kernel (and constant bias, if any).
+/// Indices of the `Conv` nodes with a constant float 4-D kernel (and constant bias, if any),
+/// except one that writes a graph output: that is the fused image itself, and in u8 over its
+/// calibrated range (wider than [0, 1]) it would keep only ~200 grey levels, which costs the
+/// image's entropy and mutual information far more than its PSNR shows.
 pub fn quantizable_convs(graph: &pb::GraphProto) -> Vec<usize> {
+    let outputs: HashSet<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
     let inits = initializers(graph);
     let float_init = |name: &str, rank: usize| {
         inits
@@ -48,6 +52,7 @@ pub fn quantizable_convs(graph: &pb::GraphProto) -> Vec<usize> {
         .iter()
         .enumerate()
         .filter(|(_, n)| n.op_type == "Conv" && n.domain.is_empty())
+        .filter(|(_, n)| !n.output.iter().any(|o| outputs.contains(o.as_str())))
         .filter(|(_, n)| n.input.len() >= 2 && float_init(&n.input[1], 4))
         .filter(|(_, n)| n.input.len() < 3 || n.input[2].is_empty() || float_init(&n.input[2], 1))
         .map(|(i, _)| i)
