@@ -9,7 +9,6 @@
 use std::path::{Path, PathBuf};
 
 use ship_edge::Fuser;
-use ship_edge::imaging::{Limits, color, io};
 use ship_edge::model::{ModelInfo, meta};
 
 /// Lowest PSNR (dB, outputs clamped to [0, 1]) of an int8 model against its f32 model. The
@@ -44,41 +43,6 @@ fn shipped_int8_models() -> Vec<(PathBuf, PathBuf)> {
     pairs
 }
 
-/// (IR, visible luminance, width, height) of the samples the test runs on.
-fn inputs() -> Vec<(Vec<f32>, Vec<f32>, usize, usize)> {
-    let pairs: &[&str] = if cfg!(target_arch = "aarch64") {
-        &["01"]
-    } else {
-        &["01", "05"]
-    };
-    pairs
-        .iter()
-        .map(|n| {
-            let load = |kind: &str| {
-                let path = repo()
-                    .join("samples/tno")
-                    .join(kind)
-                    .join(format!("{n}.png"));
-                io::load(&path, &Limits::default()).unwrap()
-            };
-            let (ir, vis) = (load("ir"), load("vi"));
-            let (w, h) = (vis.width(), vis.height());
-            let (iy, vy) = (color::infrared(&ir).to_vec(), color::split_visible(&vis).0);
-            if cfg!(target_arch = "aarch64") {
-                let (x0, y0, cw, ch) = (200, 150, 96, 64);
-                let cut = |p: &[f32]| -> Vec<f32> {
-                    (y0..y0 + ch)
-                        .flat_map(|y| p[y * w + x0..][..cw].to_vec())
-                        .collect()
-                };
-                (cut(&iy), cut(&vy), cw, ch)
-            } else {
-                (iy, vy, w, h)
-            }
-        })
-        .collect()
-}
-
 fn psnr(a: &[f32], b: &[f32]) -> f64 {
     let mse = a
         .iter()
@@ -93,7 +57,7 @@ fn psnr(a: &[f32], b: &[f32]) -> f64 {
 fn every_shipped_int8_model_stays_close_to_its_f32_model() {
     let models = shipped_int8_models();
     assert!(!models.is_empty(), "no models/*_int8.onnx");
-    let inputs = inputs();
+    let inputs = crate::ops_parity::inputs();
     for (int8, f32_model) in models {
         let quantized = Fuser::from_onnx(&int8).unwrap();
         let reference = Fuser::from_onnx(&f32_model).unwrap_or_else(|e| {

@@ -42,8 +42,9 @@ fn model_pairs() -> Vec<(PathBuf, PathBuf)> {
     pairs
 }
 
-/// (IR, visible luminance, width, height) of the sample pairs the test runs on.
-fn inputs() -> Vec<(Vec<f32>, Vec<f32>, usize, usize)> {
+/// (IR, visible luminance, width, height) of the sample pairs the test runs on (also the int8
+/// models' test).
+pub fn inputs() -> Vec<(Vec<f32>, Vec<f32>, usize, usize)> {
     let load = |kind: &str, n: &str| {
         let path = repo()
             .join("samples/tno")

@@ -11,6 +11,7 @@ pub mod high_order_gate;
 pub mod qlinear_conv;
 pub mod quantize_linear;
 pub mod simd;
+pub mod takeover;
 
 use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;

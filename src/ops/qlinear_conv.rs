@@ -22,10 +22,11 @@
 use rayon::prelude::*;
 use tract_linalg::multithread::{Executor, current_tract_executor};
 use tract_onnx::model::ParsingContext;
-use tract_onnx::pb::{NodeProto, TensorProto};
+use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
 use super::simd::{self, Kernels, QConvGeometry, Requant};
+use super::takeover;
 
 /// The standard op type this kernel takes over.
 pub const OP_TYPE: &str = "QLinearConv";
@@ -59,27 +60,8 @@ pub fn parse(
     ctx: &ParsingContext,
     node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    if let Some(op) = QLinearConvU8::from_node(ctx, node)? {
-        return Ok((inference_wrap(op, 1, rules), vec![]));
-    }
-    let Some(tract_parser) = ctx.framework.op_register.0.get(TRACT_PARSER_KEY) else {
-        bail!(
-            "{OP_TYPE} node {:?}: not a form ship-edge's kernel runs, and tract's parser is not \
-             registered",
-            node.name
-        );
-    };
-    tract_parser(ctx, node)
-}
-
-/// The initializer called `name`, from the model's graph or an enclosing one.
-pub(crate) fn initializer<'a>(ctx: &'a ParsingContext, name: &str) -> Option<&'a TensorProto> {
-    ctx.model
-        .graph
-        .iter()
-        .chain(ctx.parent_graphs.iter().copied())
-        .flat_map(|g| g.initializer.iter())
-        .find(|t| t.name == name)
+    let ours = QLinearConvU8::from_node(ctx, node)?.map(|op| inference_wrap(op, 1, rules));
+    takeover::parse_or_tract(ctx, node, TRACT_PARSER_KEY, ours)
 }
 
 impl QLinearConvU8 {
@@ -104,11 +86,9 @@ impl QLinearConvU8 {
         }
         let mut constants = Vec::with_capacity(8);
         for name in &node.input[1..] {
-            let Some(proto) = initializer(ctx, name) else {
+            let Some(tensor) = takeover::constant(ctx, node, name)? else {
                 return Ok(None);
             };
-            let tensor = tract_onnx::tensor::load_tensor(&*ctx.framework.provider, proto, None)
-                .with_context(|| format!("{OP_TYPE} node {:?}: input {name:?}", node.name))?;
             constants.push(tensor);
         }
         let scalar_f32 = |t: &Tensor| -> Option<f32> {
@@ -482,12 +462,10 @@ impl TypedOp for QLinearConvU8 {
 #[cfg(test)]
 mod tests {
     use tract_onnx::pb::tensor_proto::DataType;
-    use tract_onnx::pb::{
-        self, AttributeProto, ModelProto, OperatorSetIdProto, TensorShapeProto, TypeProto,
-        ValueInfoProto, attribute_proto::AttributeType, tensor_shape_proto::dimension,
-    };
+    use tract_onnx::pb::{AttributeProto, ModelProto, attribute_proto::AttributeType};
     use tract_onnx::prelude::*;
 
+    use super::super::takeover::test_models::{model, run, tensor, value_info};
     use super::*;
 
     /// Deterministic bytes (xorshift), so failures replay.
@@ -503,41 +481,11 @@ mod tests {
             .collect()
     }
 
-    fn tensor(name: &str, dt: DataType, dims: &[usize], raw: Vec<u8>) -> TensorProto {
-        TensorProto {
-            name: name.into(),
-            data_type: dt as i32,
-            dims: dims.iter().map(|&d| d as i64).collect(),
-            raw_data: raw,
-            ..Default::default()
-        }
-    }
-
     fn ints(name: &str, v: &[i64]) -> AttributeProto {
         AttributeProto {
             name: name.into(),
             r#type: AttributeType::Ints as i32,
             ints: v.to_vec(),
-            ..Default::default()
-        }
-    }
-
-    fn value_info(name: &str, dt: DataType, dims: &[usize]) -> ValueInfoProto {
-        let dim = |d: usize| pb::tensor_shape_proto::Dimension {
-            value: Some(dimension::Value::DimValue(d as i64)),
-            ..Default::default()
-        };
-        ValueInfoProto {
-            name: name.into(),
-            r#type: Some(TypeProto {
-                value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                    elem_type: dt as i32,
-                    shape: Some(TensorShapeProto {
-                        dim: dims.iter().map(|&d| dim(d)).collect(),
-                    }),
-                })),
-                ..Default::default()
-            }),
             ..Default::default()
         }
     }
@@ -612,26 +560,12 @@ mod tests {
                 ],
                 ..Default::default()
             };
-            ModelProto {
-                ir_version: 8,
-                opset_import: vec![OperatorSetIdProto {
-                    domain: String::new(),
-                    version: 17,
-                }],
-                graph: Some(pb::GraphProto {
-                    name: "qconv".into(),
-                    node: vec![node],
-                    initializer,
-                    input: vec![value_info("x", DataType::Uint8, &[1, cin, self.h, self.w])],
-                    output: vec![value_info(
-                        "y",
-                        DataType::Uint8,
-                        &[1, cout, ho as usize, wo as usize],
-                    )],
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }
+            model(
+                node,
+                initializer,
+                value_info("x", DataType::Uint8, &[1, cin, self.h, self.w]),
+                value_info("y", DataType::Uint8, &[1, cout, ho as usize, wo as usize]),
+            )
         }
 
         /// (ours, tract's) outputs, and the plan's op names under our loader.
@@ -642,31 +576,8 @@ mod tests {
                 &bytes(self.cin * self.h * self.w, seed + 1),
             )
             .unwrap();
-            let run = |onnx: tract_onnx::Onnx| {
-                let plan = onnx
-                    .model_for_proto_model(&proto)
-                    .unwrap()
-                    .into_optimized()
-                    .unwrap()
-                    .into_runnable()
-                    .unwrap();
-                let names: Vec<String> = plan
-                    .model()
-                    .nodes()
-                    .iter()
-                    .map(|n| n.op.name().to_string())
-                    .collect();
-                let y = plan.run(tvec!(x.clone().into_tvalue())).unwrap();
-                let y = y[0]
-                    .to_plain_array_view::<u8>()
-                    .unwrap()
-                    .iter()
-                    .copied()
-                    .collect();
-                (y, names)
-            };
-            let (ours, names) = run(crate::ops::onnx());
-            let (tracts, _) = run(tract_onnx::onnx());
+            let (ours, names) = run::<u8>(crate::ops::onnx(), &proto, x.clone());
+            let (tracts, _) = run::<u8>(tract_onnx::onnx(), &proto, x);
             (ours, tracts, names)
         }
     }

@@ -17,8 +17,7 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::qlinear_conv::initializer;
-use super::simd;
+use super::{simd, takeover};
 
 /// The standard op type this kernel takes over.
 pub const OP_TYPE: &str = "QuantizeLinear";
@@ -46,17 +45,8 @@ pub fn parse(
     ctx: &ParsingContext,
     node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-    if let Some(op) = QuantizeU8::from_node(ctx, node)? {
-        return Ok((inference_wrap(op, 1, rules), vec![]));
-    }
-    let Some(tract_parser) = ctx.framework.op_register.0.get(TRACT_PARSER_KEY) else {
-        bail!(
-            "{OP_TYPE} node {:?}: not a form ship-edge's kernel runs, and tract's parser is not \
-             registered",
-            node.name
-        );
-    };
-    tract_parser(ctx, node)
+    let ours = QuantizeU8::from_node(ctx, node)?.map(|op| inference_wrap(op, 1, rules));
+    takeover::parse_or_tract(ctx, node, TRACT_PARSER_KEY, ours)
 }
 
 impl QuantizeU8 {
@@ -66,14 +56,7 @@ impl QuantizeU8 {
         {
             return Ok(None);
         }
-        let load = |name: &str| -> TractResult<Option<Tensor>> {
-            let Some(proto) = initializer(ctx, name) else {
-                return Ok(None);
-            };
-            let t = tract_onnx::tensor::load_tensor(&*ctx.framework.provider, proto, None)
-                .with_context(|| format!("{OP_TYPE} node {:?}: input {name:?}", node.name))?;
-            Ok(Some(t))
-        };
+        let load = |name: &str| takeover::constant(ctx, node, name);
         let Some(scale) = load(&node.input[1])? else {
             return Ok(None);
         };
@@ -188,105 +171,48 @@ impl TypedOp for QuantizeU8 {
 #[cfg(test)]
 mod tests {
     use tract_onnx::pb::tensor_proto::DataType;
-    use tract_onnx::pb::{
-        self, ModelProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto,
-        ValueInfoProto, tensor_shape_proto::dimension,
-    };
+    use tract_onnx::pb::{self, ModelProto};
     use tract_onnx::prelude::*;
 
+    use super::super::takeover::test_models::{self, tensor, value_info};
     use super::*;
-
-    fn value_info(name: &str, dt: DataType, n: usize) -> ValueInfoProto {
-        ValueInfoProto {
-            name: name.into(),
-            r#type: Some(TypeProto {
-                value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                    elem_type: dt as i32,
-                    shape: Some(TensorShapeProto {
-                        dim: vec![pb::tensor_shape_proto::Dimension {
-                            value: Some(dimension::Value::DimValue(n as i64)),
-                            ..Default::default()
-                        }],
-                    }),
-                })),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
 
     /// A one-node model quantizing an `[n]` f32 input with `scale` and a u8 `zero_point`
     /// (`dims` of the scale: `[]` per tensor).
-    fn model(n: usize, scale: &[f32], dims: &[i64], zero_point: u8) -> ModelProto {
+    fn model(n: usize, scale: &[f32], dims: &[usize], zero_point: u8) -> ModelProto {
         let initializer = vec![
-            TensorProto {
-                name: "s".into(),
-                data_type: DataType::Float as i32,
-                dims: dims.to_vec(),
-                raw_data: scale.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                ..Default::default()
-            },
-            TensorProto {
-                name: "z".into(),
-                data_type: DataType::Uint8 as i32,
-                dims: dims.to_vec(),
-                raw_data: vec![zero_point; scale.len()],
-                ..Default::default()
-            },
+            tensor(
+                "s",
+                DataType::Float,
+                dims,
+                scale.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ),
+            tensor("z", DataType::Uint8, dims, vec![zero_point; scale.len()]),
         ];
-        ModelProto {
-            ir_version: 8,
-            opset_import: vec![OperatorSetIdProto {
-                domain: String::new(),
-                version: 17,
-            }],
-            graph: Some(pb::GraphProto {
-                name: "q".into(),
-                node: vec![NodeProto {
-                    op_type: OP_TYPE.into(),
-                    name: "q".into(),
-                    input: vec!["x".into(), "s".into(), "z".into()],
-                    output: vec!["y".into()],
-                    // The scale's axis (the only one of a 1-D input); ignored per tensor.
-                    attribute: vec![pb::AttributeProto {
-                        name: "axis".into(),
-                        r#type: pb::attribute_proto::AttributeType::Int as i32,
-                        i: 0,
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }],
-                initializer,
-                input: vec![value_info("x", DataType::Float, n)],
-                output: vec![value_info("y", DataType::Uint8, n)],
+        let node = NodeProto {
+            op_type: OP_TYPE.into(),
+            name: "q".into(),
+            input: vec!["x".into(), "s".into(), "z".into()],
+            output: vec!["y".into()],
+            // The scale's axis (the only one of a 1-D input); ignored per tensor.
+            attribute: vec![pb::AttributeProto {
+                name: "axis".into(),
+                r#type: pb::attribute_proto::AttributeType::Int as i32,
+                i: 0,
                 ..Default::default()
-            }),
+            }],
             ..Default::default()
-        }
+        };
+        test_models::model(
+            node,
+            initializer,
+            value_info("x", DataType::Float, &[n]),
+            value_info("y", DataType::Uint8, &[n]),
+        )
     }
 
     fn run(onnx: tract_onnx::Onnx, proto: &ModelProto, x: &[f32]) -> (Vec<u8>, Vec<String>) {
-        let plan = onnx
-            .model_for_proto_model(proto)
-            .unwrap()
-            .into_optimized()
-            .unwrap()
-            .into_runnable()
-            .unwrap();
-        let names = plan
-            .model()
-            .nodes()
-            .iter()
-            .map(|n| n.op.name().to_string())
-            .collect();
-        let y = plan.run(tvec!(tensor1(x).into_tvalue())).unwrap();
-        let y = y[0]
-            .to_plain_array_view::<u8>()
-            .unwrap()
-            .iter()
-            .copied()
-            .collect();
-        (y, names)
+        test_models::run::<u8>(onnx, proto, tensor1(x))
     }
 
     /// The ONNX definition, checked value by value: half steps round to even, saturation at

@@ -1,0 +1,142 @@
+//! What ship-edge's kernels for *standard* ONNX ops (`QLinearConv`, `QuantizeLinear`) share:
+//! the loader's parser for such an op is ours, and hands every node our kernel does not cover
+//! to tract's own parser, kept under another key by [`super::register`]. Our kernels read their
+//! parameters from initializers at load time, so they need no graph rewriting later.
+
+use tract_onnx::model::ParsingContext;
+use tract_onnx::pb::NodeProto;
+use tract_onnx::tract_hir::internal::*;
+
+/// `ours` when the node fits our kernel, otherwise what tract's parser (under `tract_key`)
+/// makes of it.
+pub fn parse_or_tract(
+    ctx: &ParsingContext,
+    node: &NodeProto,
+    tract_key: &str,
+    ours: Option<Box<dyn InferenceOp>>,
+) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+    if let Some(op) = ours {
+        return Ok((op, vec![]));
+    }
+    let Some(tract_parser) = ctx.framework.op_register.0.get(tract_key) else {
+        bail!(
+            "{} node {:?}: not a form ship-edge's kernel runs, and tract's parser is not \
+             registered",
+            node.op_type,
+            node.name
+        );
+    };
+    tract_parser(ctx, node)
+}
+
+/// The value of input `name` of `node` if it is an initializer of the model's graph or of an
+/// enclosing one; `None` if it is computed (our kernels then leave the node to tract).
+pub fn constant(ctx: &ParsingContext, node: &NodeProto, name: &str) -> TractResult<Option<Tensor>> {
+    let Some(proto) = ctx
+        .model
+        .graph
+        .iter()
+        .chain(ctx.parent_graphs.iter().copied())
+        .flat_map(|g| g.initializer.iter())
+        .find(|t| t.name == name)
+    else {
+        return Ok(None);
+    };
+    let tensor = tract_onnx::tensor::load_tensor(&*ctx.framework.provider, proto, None)
+        .with_context(|| format!("{} node {:?}: input {name:?}", node.op_type, node.name))?;
+    Ok(Some(tensor))
+}
+
+/// One-node models for the kernels' tests.
+#[cfg(test)]
+pub mod test_models {
+    use tract_onnx::pb::tensor_proto::DataType;
+    use tract_onnx::pb::{self, ModelProto, TensorProto, ValueInfoProto};
+    use tract_onnx::prelude::*;
+
+    /// An initializer.
+    pub fn tensor(name: &str, dt: DataType, dims: &[usize], raw: Vec<u8>) -> TensorProto {
+        TensorProto {
+            name: name.into(),
+            data_type: dt as i32,
+            dims: dims.iter().map(|&d| d as i64).collect(),
+            raw_data: raw,
+            ..Default::default()
+        }
+    }
+
+    /// A graph input or output of fixed shape.
+    pub fn value_info(name: &str, dt: DataType, dims: &[usize]) -> ValueInfoProto {
+        let dim = |d: usize| pb::tensor_shape_proto::Dimension {
+            value: Some(pb::tensor_shape_proto::dimension::Value::DimValue(d as i64)),
+            ..Default::default()
+        };
+        ValueInfoProto {
+            name: name.into(),
+            r#type: Some(pb::TypeProto {
+                value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                    elem_type: dt as i32,
+                    shape: Some(pb::TensorShapeProto {
+                        dim: dims.iter().map(|&d| dim(d)).collect(),
+                    }),
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// An opset-17 model of `node` reading input `x` and writing output `y`.
+    pub fn model(
+        node: pb::NodeProto,
+        initializer: Vec<TensorProto>,
+        x: ValueInfoProto,
+        y: ValueInfoProto,
+    ) -> ModelProto {
+        ModelProto {
+            ir_version: 8,
+            opset_import: vec![pb::OperatorSetIdProto {
+                domain: String::new(),
+                version: 17,
+            }],
+            graph: Some(pb::GraphProto {
+                name: node.op_type.clone(),
+                node: vec![node],
+                initializer,
+                input: vec![x],
+                output: vec![y],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// Output `T` values of the model under `onnx`, and the op names of its optimised plan.
+    pub fn run<T: Datum + Copy>(
+        onnx: tract_onnx::Onnx,
+        proto: &ModelProto,
+        x: Tensor,
+    ) -> (Vec<T>, Vec<String>) {
+        let plan = onnx
+            .model_for_proto_model(proto)
+            .unwrap()
+            .into_optimized()
+            .unwrap()
+            .into_runnable()
+            .unwrap();
+        let names = plan
+            .model()
+            .nodes()
+            .iter()
+            .map(|n| n.op.name().to_string())
+            .collect();
+        let y = plan.run(tvec!(x.into_tvalue())).unwrap();
+        let y = y[0]
+            .to_plain_array_view::<T>()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect();
+        (y, names)
+    }
+}
