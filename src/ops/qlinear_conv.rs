@@ -80,12 +80,14 @@ impl QLinearConvU8 {
             && ones("strides")?
             && ones("dilations")?
             && node.get_attr_opt::<i64>("group")?.unwrap_or(1) == 1
-            && matches!(node.input.len(), 8 | 9))
+            && matches!(node.input.len(), 8 | 9)
+            && node.input[..8].iter().all(|n| !n.is_empty()))
         {
             return Ok(None);
         }
         let mut constants = Vec::with_capacity(8);
-        for name in &node.input[1..] {
+        // An empty name is ONNX's "optional input not given": here, only the bias may be.
+        for name in takeover::given_inputs(node).into_iter().skip(1) {
             let Some(tensor) = takeover::constant(ctx, node, name)? else {
                 return Ok(None);
             };
@@ -169,8 +171,14 @@ impl QLinearConvU8 {
         }
         let pads = match node.get_attr_opt_tvec::<i64>("pads")? {
             None => [0; 4],
-            Some(p) if p.len() == 4 && p.iter().all(|&v| v >= 0) => {
-                // ONNX order: top, left, bottom, right.
+            // ONNX order: top, left, bottom, right. A pad as wide as the kernel only adds
+            // rows of bias; such models are left to tract (and keep the sizes below small).
+            Some(p)
+                if p.len() == 4
+                    && p.iter().all(|&v| v >= 0)
+                    && p[0].max(p[2]) < kh as i64
+                    && p[1].max(p[3]) < kw as i64 =>
+            {
                 [p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize]
             }
             Some(_) => return Ok(None),
@@ -185,21 +193,26 @@ impl QLinearConvU8 {
             zero_point: i32::from(y_zp),
         };
         for o in 0..cout {
-            let mut weight_sum = 0i32;
+            let mut weight_sum = 0i64;
             for c in 0..cin {
                 for ky in 0..kh {
                     for kx in 0..kw {
                         let v = w[((o * cin + c) * kh + ky) * kw + kx];
-                        weight_sum += i32::from(v);
+                        weight_sum += i64::from(v);
                         let word = &mut packed[((o * quads + c / 4) * kh + ky) * kw + kx];
                         *word |= i32::from(v as u8) << (8 * (c % 4));
                     }
                 }
             }
-            requant.bias[o] = bias[o] - i32::from(x_zp) * weight_sum;
+            // The sums run over raw u8 values; the zero point's share moves into the bias.
+            let corrected = i64::from(bias[o]) - i64::from(x_zp) * weight_sum;
             let w_scale = w_scales[if w_scales.len() == 1 { 0 } else { o }];
-            requant.scale[o] =
-                (f64::from(x_scale) * f64::from(w_scale) / f64::from(y_scale)) as f32;
+            let scale = (f64::from(x_scale) * f64::from(w_scale) / f64::from(y_scale)) as f32;
+            match i32::try_from(corrected) {
+                Ok(b) if scale.is_normal() => (requant.bias[o], requant.scale[o]) = (b, scale),
+                // Outside what i32 sums and an f32 scale hold: tract's lowering decides.
+                _ => return Ok(None),
+            }
         }
         Ok(Some(QLinearConvU8 {
             cin,
@@ -210,7 +223,7 @@ impl QLinearConvU8 {
             x_zero_point: x_zp,
             weights: packed,
             requant,
-            inputs: node.input.len(),
+            inputs: takeover::given_inputs(node).len(),
         }))
     }
 
@@ -243,6 +256,11 @@ impl QLinearConvU8 {
             x.shape()
         );
         let (n, h, w) = (x.shape()[0], x.shape()[2], x.shape()[3]);
+        ensure!(
+            h * w > 0 || n == 0,
+            "{OP_TYPE}: empty {h}x{w} input {:?}",
+            x.shape()
+        );
         let Some((ho, wo)) = self.output_size(h, w) else {
             bail!(
                 "{OP_TYPE}: a {}x{} kernel does not fit a {h}x{w} input with pads {:?}",
@@ -623,7 +641,7 @@ mod tests {
                 cin: 5,
                 cout: 17,
                 k: 3,
-                pads: [2, 0, 1, 3],
+                pads: [2, 0, 1, 2],
                 bias: false,
                 ..base.clone()
             },
@@ -679,6 +697,51 @@ mod tests {
             bias: true,
         };
         let (ours, tracts, names) = case.run_both(7);
+        assert!(!names.iter().any(|n| n == PLAN_NAME), "{names:?}");
+        assert_eq!(ours, tracts);
+    }
+
+    /// An empty bias name is ONNX's "no bias": ours runs it, as the 8-input node.
+    #[test]
+    fn an_empty_bias_name_is_no_bias() {
+        let case = Case {
+            cin: 4,
+            cout: 3,
+            k: 3,
+            pads: [1; 4],
+            strides: 1,
+            h: 5,
+            w: 7,
+            per_channel: false,
+            bias: false,
+        };
+        let proto = case.proto(3);
+        let mut with_empty = proto.clone();
+        with_empty.graph.as_mut().unwrap().node[0]
+            .input
+            .push(String::new());
+        let x = Tensor::from_shape(&[1, 4, 5, 7], &bytes(4 * 5 * 7, 4)).unwrap();
+        let (expected, _) = run::<u8>(crate::ops::onnx(), &proto, x.clone());
+        let (got, names) = run::<u8>(crate::ops::onnx(), &with_empty, x);
+        assert!(names.iter().any(|n| n == PLAN_NAME), "{names:?}");
+        assert_eq!(got, expected);
+    }
+
+    /// Pads as wide as the kernel are left to tract, which still runs the node.
+    #[test]
+    fn pads_as_wide_as_the_kernel_go_to_tract() {
+        let case = Case {
+            cin: 2,
+            cout: 2,
+            k: 1,
+            pads: [1, 0, 0, 0],
+            strides: 1,
+            h: 3,
+            w: 4,
+            per_channel: false,
+            bias: true,
+        };
+        let (ours, tracts, names) = case.run_both(5);
         assert!(!names.iter().any(|n| n == PLAN_NAME), "{names:?}");
         assert_eq!(ours, tracts);
     }

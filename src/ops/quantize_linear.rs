@@ -26,6 +26,9 @@ pub const TRACT_PARSER_KEY: &str = "ship-edge.tract.QuantizeLinear";
 /// Name of the op in a plan.
 pub const PLAN_NAME: &str = "ShipQuantizeU8";
 
+/// Input types ONNX allows and this op takes (f16 and i32 through a conversion to f32).
+const INPUT_TYPES: [DatumType; 3] = [DatumType::F32, DatumType::F16, DatumType::I32];
+
 /// Values per job: large enough that a job outweighs its scheduling.
 const CHUNK: usize = 64 * 1024;
 
@@ -51,8 +54,15 @@ pub fn parse(
 
 impl QuantizeU8 {
     fn from_node(ctx: &ParsingContext, node: &NodeProto) -> TractResult<Option<Self>> {
+        // opset 21's `output_dtype`: 0 (from the zero point) or 2 (UINT8) only.
+        let output_u8 = matches!(
+            node.get_attr_opt::<i64>("output_dtype")?,
+            None | Some(0 | 2)
+        );
         if !matches!(node.input.len(), 2 | 3)
+            || node.input[1].is_empty()
             || node.get_attr_opt::<i64>("block_size")?.unwrap_or(0) != 0
+            || !output_u8
         {
             return Ok(None);
         }
@@ -79,17 +89,18 @@ impl QuantizeU8 {
         Ok(Some(QuantizeU8 {
             scale,
             zero_point,
-            inputs: node.input.len(),
+            inputs: takeover::given_inputs(node).len(),
         }))
     }
 
-    /// Quantizes an f32 tensor.
+    /// Quantizes an f32 tensor (f16 and i32, which ONNX also allows, are converted first).
     pub fn run(&self, x: &Tensor) -> TractResult<Tensor> {
         ensure!(
-            x.datum_type() == f32::datum_type(),
-            "{OP_TYPE}: expects an f32 input, got {:?}",
+            INPUT_TYPES.contains(&x.datum_type()),
+            "{OP_TYPE}: expects an f32, f16 or i32 input, got {:?}",
             x.datum_type()
         );
+        let x = x.cast_to::<f32>()?;
         let mut y = Tensor::zero::<u8>(x.shape())?;
         let x = x.try_as_plain_ram()?;
         let x = x.as_slice::<f32>()?;
@@ -125,7 +136,6 @@ fn rules<'p>(
         .context("QuantizeLinear rules on another op")?;
     check_input_arity(inputs, op.inputs)?;
     check_output_arity(outputs, 1)?;
-    s.equals(&inputs[0].datum_type, f32::datum_type())?;
     s.equals(&outputs[0].datum_type, u8::datum_type())?;
     s.equals(&inputs[0].shape, &outputs[0].shape)?;
     Ok(())
@@ -160,8 +170,8 @@ impl TypedOp for QuantizeU8 {
 
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         ensure!(
-            inputs.len() == self.inputs && inputs[0].datum_type == f32::datum_type(),
-            "{OP_TYPE}: expects an f32 input and {} inputs, got {inputs:?}",
+            inputs.len() == self.inputs && INPUT_TYPES.contains(&inputs[0].datum_type),
+            "{OP_TYPE}: expects an f32, f16 or i32 input and {} inputs, got {inputs:?}",
             self.inputs
         );
         Ok(tvec!(u8::fact(inputs[0].shape.clone())))
@@ -246,6 +256,18 @@ mod tests {
             ours.iter().zip(&tracts).all(|(a, b)| a.abs_diff(*b) <= 1) && off * 1000 < x.len(),
             "{off} values differ from tract's"
         );
+    }
+
+    /// `["x", "s", ""]`: the zero point not given is 0 (u8), and the node still loads.
+    #[test]
+    fn an_empty_zero_point_name_means_zero() {
+        let mut proto = model(4, &[0.5], &[], 0);
+        let graph = proto.graph.as_mut().unwrap();
+        graph.node[0].input[2] = String::new();
+        graph.initializer.retain(|t| t.name != "z");
+        let (got, names) = run(crate::ops::onnx(), &proto, &[-1.0, 0.2, 1.0, 200.0]);
+        assert!(names.iter().any(|n| n == PLAN_NAME), "{names:?}");
+        assert_eq!(got, [0, 0, 2, 255]);
     }
 
     #[test]

@@ -29,6 +29,16 @@ pub fn parse_or_tract(
     tract_parser(ctx, node)
 }
 
+/// The node's input names with the empty ones (ONNX's "optional input not given") dropped, as
+/// tract drops them when it wires the node.
+pub fn given_inputs(node: &NodeProto) -> Vec<&str> {
+    node.input
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
 /// The value of input `name` of `node` if it is an initializer of the model's graph or of an
 /// enclosing one; `None` if it is computed (our kernels then leave the node to tract).
 pub fn constant(ctx: &ParsingContext, node: &NodeProto, name: &str) -> TractResult<Option<Tensor>> {
@@ -42,7 +52,9 @@ pub fn constant(ctx: &ParsingContext, node: &NodeProto, name: &str) -> TractResu
     else {
         return Ok(None);
     };
-    let tensor = tract_onnx::tensor::load_tensor(&*ctx.framework.provider, proto, None)
+    // Through the context, so that external-data initializers resolve against the model's folder.
+    let tensor = ctx
+        .load_tensor(proto)
         .with_context(|| format!("{} node {:?}: input {name:?}", node.op_type, node.name))?;
     Ok(Some(tensor))
 }

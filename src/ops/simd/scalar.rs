@@ -70,7 +70,7 @@ pub fn qconv_row(
     for o in 0..g.cout {
         let w = &weights[o * taps..(o + 1) * taps];
         for x in 0..g.wo {
-            let mut acc = rq.bias[o];
+            let mut acc: i32 = rq.bias[o];
             for q in 0..g.quads {
                 for ky in 0..g.kh {
                     let row = g.packed_offset(q, y + ky, x);
@@ -78,7 +78,8 @@ pub fn qconv_row(
                         let px = &src[row + 4 * kx..row + 4 * kx + 4];
                         let wq = w[(q * g.kh + ky) * g.kw + kx].to_le_bytes();
                         for (p, wb) in px.iter().zip(wq) {
-                            acc += i32::from(*p) * i32::from(wb as i8);
+                            // Wrapping, as vpdpbusd adds (only a hostile model gets there).
+                            acc = acc.wrapping_add(i32::from(*p) * i32::from(wb as i8));
                         }
                     }
                 }

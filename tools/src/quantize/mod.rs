@@ -2,12 +2,11 @@
 //!
 //! Every `Conv` with constant weights becomes `QLinearConv`: u8 activations with one scale and
 //! zero point per tensor, measured on calibration pairs ([`calibrate`]); int8 symmetric weights,
-//! one scale per tensor (tract's fast path: requantisation fused into the int8 matmul) or per
-//! output channel (`--per-channel`: what the issue asks for, slower in tract 0.23.9); int32 bias.
-//! Everything else stays f32 between `DequantizeLinear` and `QuantizeLinear` ([`rewrite`]):
-//! the FFT interaction (global sums need more than 8 bits), the LayerNorms and gates, softmax
-//! and the sigmoid attention. tract folds a `DequantizeLinear → unary op → QuantizeLinear` chain
-//! (LeakyReLU between two convs) into a 256-entry lookup table.
+//! one scale per tensor or per output channel (`--per-channel`: as fast in ship-edge's kernel,
+//! and 1–2 dB closer to f32); int32 bias. The convolution writing the output stays f32, and
+//! `--min-psnr` leaves the most costly others in f32 ([`mixed`]). Everything else stays f32
+//! between `DequantizeLinear` and `QuantizeLinear` ([`rewrite`]): the FFT interaction (global
+//! sums need more than 8 bits), the LayerNorms and gates, softmax and the sigmoid attention.
 
 pub mod calibrate;
 pub mod mixed;
@@ -124,6 +123,12 @@ pub fn quantize(
                 scratch: scratch.path(),
             };
             let plan = search.run(target, &mut |line| eprintln!("{line}"))?;
+            if plan.quantized.is_empty() {
+                bail!(
+                    "{}: no convolution can run in int8 within {target} dB of the f32 model",
+                    model.display()
+                );
+            }
             (plan.quantized, Some((plan.psnr_all_int8, plan.psnr)))
         }
     };
