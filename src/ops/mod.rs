@@ -17,6 +17,42 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::{InferenceOp, TractResult};
 
+/// A raw pointer that parallel jobs share, each writing a region no other job writes (the
+/// caller's argument, at every dereference). Also used by `ship-tools`' training kernels.
+#[derive(Debug)]
+pub struct SendPtr<T>(pub *mut T);
+
+impl<T> Clone for SendPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SendPtr<T> {}
+// SAFETY: the wrapper only carries the address; every write through it is the caller's, to a
+// region no other job touches.
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    /// The pointer `offset` elements on. Taking `self` makes closures capture the whole
+    /// (`Sync`) wrapper, not the raw field. Computing it is safe; writing through it is not.
+    pub fn at(self, offset: usize) -> *mut T {
+        self.0.wrapping_add(offset)
+    }
+}
+
+/// Runs `work` on the tract executor's threads: `work(true)` inside its rayon pool (or rayon's
+/// global one), `work(false)` when the executor is single-threaded, so that our kernels use the
+/// threads the caller gave tract and no others.
+pub(crate) fn on_tract_threads<R: Send>(work: impl FnOnce(bool) -> R + Send) -> R {
+    use tract_linalg::multithread::{Executor, current_tract_executor};
+    match current_tract_executor() {
+        Executor::MultiThread(pool) => pool.install(|| work(true)),
+        Executor::RayonGlobal => work(true),
+        Executor::SingleThread => work(false),
+    }
+}
+
 /// An ONNX node parser, as tract-onnx's register holds them (its alias is private).
 type Parser = fn(&ParsingContext, &NodeProto) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)>;
 

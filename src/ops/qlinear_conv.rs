@@ -20,13 +20,12 @@
 //! lies within an f32 rounding of a half step.
 
 use rayon::prelude::*;
-use tract_linalg::multithread::{Executor, current_tract_executor};
 use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
 use super::simd::{self, Kernels, QConvGeometry, Requant};
-use super::takeover;
+use super::{SendPtr, takeover};
 
 /// The standard op type this kernel takes over.
 pub const OP_TYPE: &str = "QLinearConv";
@@ -85,9 +84,10 @@ impl QLinearConvU8 {
         {
             return Ok(None);
         }
-        let mut constants = Vec::with_capacity(8);
         // An empty name is ONNX's "optional input not given": here, only the bias may be.
-        for name in takeover::given_inputs(node).into_iter().skip(1) {
+        let given = takeover::given_inputs(node);
+        let mut constants = Vec::with_capacity(8);
+        for &name in &given[1..] {
             let Some(tensor) = takeover::constant(ctx, node, name)? else {
                 return Ok(None);
             };
@@ -188,8 +188,8 @@ impl QLinearConvU8 {
         let quads = cin.div_ceil(4);
         let mut packed = vec![0i32; cout * quads * kh * kw];
         let mut requant = Requant {
-            bias: bias.clone(),
-            scale: vec![0.0; cout],
+            bias: Vec::with_capacity(cout),
+            scale: Vec::with_capacity(cout),
             zero_point: i32::from(y_zp),
         };
         for o in 0..cout {
@@ -209,7 +209,10 @@ impl QLinearConvU8 {
             let w_scale = w_scales[if w_scales.len() == 1 { 0 } else { o }];
             let scale = (f64::from(x_scale) * f64::from(w_scale) / f64::from(y_scale)) as f32;
             match i32::try_from(corrected) {
-                Ok(b) if scale.is_normal() => (requant.bias[o], requant.scale[o]) = (b, scale),
+                Ok(b) if scale.is_normal() => {
+                    requant.bias.push(b);
+                    requant.scale.push(scale);
+                }
                 // Outside what i32 sums and an f32 scale hold: tract's lowering decides.
                 _ => return Ok(None),
             }
@@ -223,7 +226,7 @@ impl QLinearConvU8 {
             x_zero_point: x_zp,
             weights: packed,
             requant,
-            inputs: takeover::given_inputs(node).len(),
+            inputs: given.len(),
         }))
     }
 
@@ -289,7 +292,7 @@ impl QLinearConvU8 {
         let mut packed = vec![self.x_zero_point; g.packed_len()];
         let mut y_view = y.try_as_plain_ram_mut()?;
         let y_all = y_view.as_slice_mut::<u8>()?;
-        let mut work = |parallel: bool| {
+        let work = |parallel: bool| {
             for (image, y_image) in x
                 .chunks_exact(self.cin * h * w)
                 .zip(y_all.chunks_exact_mut(self.cout * ho * wo))
@@ -298,11 +301,7 @@ impl QLinearConvU8 {
                 self.convolve(kernels, &packed, &g, ho, y_image, parallel);
             }
         };
-        match current_tract_executor() {
-            Executor::MultiThread(pool) => pool.install(|| work(true)),
-            Executor::RayonGlobal => work(true),
-            Executor::SingleThread => work(false),
-        }
+        super::on_tract_threads(work);
         Ok(y)
     }
 
@@ -363,7 +362,7 @@ impl QLinearConvU8 {
                 // SAFETY: row `oy` of channel `o` lies inside y_image (o < cout, oy < ho, checked
                 // length above), and each `oy` goes to one job only, so no two writes overlap.
                 unsafe {
-                    let dst = out.get().add((o * ho + oy) * wo);
+                    let dst = out.at((o * ho + oy) * wo);
                     std::ptr::copy_nonoverlapping(values.as_ptr(), dst, wo);
                 }
             }
@@ -377,20 +376,6 @@ impl QLinearConvU8 {
         }
     }
 }
-
-/// A raw pointer the row jobs share; each writes rows no other job writes.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut u8);
-
-impl SendPtr {
-    /// The pointer (a method, so closures capture the whole `Sync` wrapper, not its field).
-    fn get(self) -> *mut u8 {
-        self.0
-    }
-}
-// SAFETY: see `QLinearConvU8::run`: the jobs write disjoint rows.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
 
 fn rules<'p>(
     op: &dyn Op,

@@ -12,7 +12,6 @@
 //! may differ by one step where x / scale lies within an f32 rounding of a half step.
 
 use rayon::prelude::*;
-use tract_linalg::multithread::{Executor, current_tract_executor};
 use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
@@ -115,11 +114,13 @@ impl QuantizeU8 {
                     .zip(out.par_chunks_mut(CHUNK))
                     .for_each(job)
             };
-            match current_tract_executor() {
-                Executor::MultiThread(pool) if x.len() > CHUNK => pool.install(|| parallel(out)),
-                Executor::RayonGlobal if x.len() > CHUNK => parallel(out),
-                _ => quantize(x, scale, zp, out),
-            }
+            super::on_tract_threads(|threads| {
+                if threads && x.len() > CHUNK {
+                    parallel(out)
+                } else {
+                    quantize(x, scale, zp, out)
+                }
+            });
         }
         Ok(y)
     }

@@ -54,19 +54,9 @@ pub fn count_parameters(varmap: &VarMap) -> (usize, usize) {
     })
 }
 
-/// Raw pointer that may cross rayon threads: every task writes a disjoint region.
-#[derive(Clone, Copy)]
-pub(crate) struct SendPtr(*mut f32);
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    /// Taking `self` makes closures capture the whole (Send) wrapper, not the raw field.
-    pub(crate) fn at(self, offset: usize) -> *mut f32 {
-        // SAFETY: callers pass offsets inside the allocation the pointer came from.
-        unsafe { self.0.add(offset) }
-    }
-}
+/// Raw pointer that may cross rayon threads: every task writes a disjoint region (the
+/// runtime's, shared with its int8 kernels).
+pub(crate) use ship_edge::ops::SendPtr;
 
 /// Helpers shared by the kernel tests.
 #[cfg(test)]
