@@ -102,6 +102,17 @@ fn every_shipped_int8_model_stays_close_to_its_f32_model() {
             int8.display(),
             cost.plan_ops
         );
+        // The loader fuses QLinearConv → DequantizeLinear (→ activation → QuantizeLinear) into
+        // the convolution; only dequantizations of u8 tensors other readers share remain.
+        let dequantizations = |ops: Option<&usize>| ops.copied().unwrap_or(0);
+        let left = dequantizations(cost.plan_ops.get("DequantizeLinearF32"));
+        let written = dequantizations(info.op_counts.get("DequantizeLinear"));
+        assert!(
+            left * 4 <= written,
+            "{}: {left} of {written} dequantizations left in the plan {:?}",
+            int8.display(),
+            cost.plan_ops
+        );
         assert!(
             convs > 0 && cost.macs_int8 > cost.macs_float,
             "{}: {cost:?}",

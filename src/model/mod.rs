@@ -220,7 +220,9 @@ impl Model {
         // Intermediate value_info may carry symbolic dims that would clash with the concrete
         // sizes pinned per frame; tract infers every shape from the inputs anyway.
         let onnx = crate::ops::onnx().with_ignore_value_info(true);
-        let parsed = onnx.parse(proto, dir).map_err(|e| load_err(e.into()))?;
+        let proto = crate::ops::qconv_fusion::fuse_activations(&onnx, proto, dir)
+            .map_err(|e| load_err(e.into()))?;
+        let parsed = onnx.parse(&proto, dir).map_err(|e| load_err(e.into()))?;
         if !parsed.unresolved_inputs.is_empty() {
             return Err(load_err(
                 format!(

@@ -8,6 +8,7 @@
 pub mod fft2;
 pub mod global_interaction;
 pub mod high_order_gate;
+pub mod qconv_fusion;
 pub mod qlinear_conv;
 pub mod quantize_linear;
 pub mod simd;
@@ -69,6 +70,8 @@ pub fn register(onnx: &mut tract_onnx::Onnx) {
         .insert(global_interaction::OP_TYPE, global_interaction::parse);
     onnx.op_register
         .insert(high_order_gate::OP_TYPE, high_order_gate::parse);
+    onnx.op_register
+        .insert(qconv_fusion::FUSED_OP_TYPE, qlinear_conv::parse_fused);
     // Our int8 kernels take standard ops over; tract's parsers stay, under other keys, for the
     // nodes ours do not cover. Registering twice must not lose them.
     for (op_type, tract_key, ours) in [

@@ -24,8 +24,8 @@ use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::NodeProto;
 use tract_onnx::tract_hir::internal::*;
 
-use super::simd::{self, Kernels, QConvGeometry, Requant};
-use super::{SendPtr, takeover};
+use super::simd::{self, Kernels, QConvGeometry, QRow, Requant};
+use super::takeover;
 
 /// The standard op type this kernel takes over.
 pub const OP_TYPE: &str = "QLinearConv";
@@ -48,6 +48,8 @@ pub struct QLinearConvU8 {
     /// `[cout][quads][kh][kw]` words of four i8 weights (see [`simd::QConvRowFn`]).
     weights: Vec<i32>,
     requant: Requant,
+    /// f32 output (a fused dequantization) instead of u8.
+    dequantized: bool,
     /// ONNX inputs of the node (8 or 9): all but the first are constants the op already holds.
     inputs: usize,
 }
@@ -63,10 +65,53 @@ pub fn parse(
     takeover::parse_or_tract(ctx, node, TRACT_PARSER_KEY, ours)
 }
 
+/// Parser of the in-memory node [`qconv_fusion`](super::qconv_fusion) makes: this op with the
+/// activation in its requantization, and with f32 output where it also took over the
+/// dequantization. There is no other path for it, so a node outside what the kernel covers is
+/// an error.
+pub fn parse_fused(
+    ctx: &ParsingContext,
+    node: &NodeProto,
+) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+    use super::qconv_fusion::{DEQUANTIZE, FUSED_OP_TYPE, NEGATIVE_SLOPE, PREACTIVATION_RANGE};
+    let Some(op) = QLinearConvU8::from_node(ctx, node)? else {
+        bail!(
+            "{FUSED_OP_TYPE} node {:?}: not a convolution ship-edge's int8 kernel runs",
+            node.name
+        );
+    };
+    let slope = node.get_attr::<f32>(NEGATIVE_SLOPE)?;
+    let range = node.get_attr_tvec::<f32>(PREACTIVATION_RANGE)?;
+    ensure!(
+        (0.0..=1.0).contains(&slope)
+            && range.len() == 2
+            && range.iter().all(|v| v.is_finite())
+            && range[0] <= range[1],
+        "{FUSED_OP_TYPE} node {:?}: expects {NEGATIVE_SLOPE} in [0, 1] and an ordered \
+         {PREACTIVATION_RANGE} pair, got {slope} and {range:?}",
+        node.name
+    );
+    let mut requant = op.requant.with_activation((range[0], range[1]), slope);
+    let dequantized = node.get_attr_opt::<i64>(DEQUANTIZE)?.unwrap_or(0) != 0;
+    if dequantized {
+        // from_node accepted the node, so its output scale (input 6) is a positive scalar.
+        let step = takeover::constant(ctx, node, &node.input[6])?
+            .context("output scale")?
+            .cast_to_scalar::<f32>()?;
+        requant = requant.dequantized(step);
+    }
+    let op = QLinearConvU8 {
+        requant,
+        dequantized,
+        ..op
+    };
+    Ok((inference_wrap(op, 1, rules), vec![]))
+}
+
 impl QLinearConvU8 {
     /// The op for `node`, or `None` when the node is outside what it covers (tract's parser
     /// then takes it). Errors only for a malformed node.
-    fn from_node(ctx: &ParsingContext, node: &NodeProto) -> TractResult<Option<Self>> {
+    pub(crate) fn from_node(ctx: &ParsingContext, node: &NodeProto) -> TractResult<Option<Self>> {
         let ones = |attr: &str| -> TractResult<bool> {
             Ok(node
                 .get_attr_opt_tvec::<i64>(attr)?
@@ -187,11 +232,11 @@ impl QLinearConvU8 {
         let w = w.as_slice::<i8>()?;
         let quads = cin.div_ceil(4);
         let mut packed = vec![0i32; cout * quads * kh * kw];
-        let mut requant = Requant {
-            bias: Vec::with_capacity(cout),
-            scale: Vec::with_capacity(cout),
-            zero_point: i32::from(y_zp),
-        };
+        let mut requant = Requant::new(
+            Vec::with_capacity(cout),
+            Vec::with_capacity(cout),
+            i32::from(y_zp),
+        );
         for o in 0..cout {
             let mut weight_sum = 0i64;
             for c in 0..cin {
@@ -226,8 +271,18 @@ impl QLinearConvU8 {
             x_zero_point: x_zp,
             weights: packed,
             requant,
+            dequantized: false,
             inputs: given.len(),
         }))
+    }
+
+    /// u8, or f32 where the op took over the dequantization behind it.
+    fn output_type(&self) -> DatumType {
+        if self.dequantized {
+            f32::datum_type()
+        } else {
+            u8::datum_type()
+        }
     }
 
     /// Output height and width for an input `h` × `w`, if the kernel fits the padded input.
@@ -249,8 +304,17 @@ impl QLinearConvU8 {
         ]
     }
 
-    /// Runs the convolution on a `[N, cin, H, W]` u8 tensor.
+    /// Runs the convolution on a `[N, cin, H, W]` u8 tensor: a u8 result, or an f32 one where
+    /// the op took over the dequantization behind it.
     pub fn run(&self, x: &Tensor) -> TractResult<Tensor> {
+        if self.dequantized {
+            self.run_into::<f32>(x)
+        } else {
+            self.run_into::<u8>(x)
+        }
+    }
+
+    fn run_into<T: RowValue>(&self, x: &Tensor) -> TractResult<Tensor> {
         ensure!(
             x.datum_type() == u8::datum_type() && x.rank() == 4 && x.shape()[1] == self.cin,
             "{OP_TYPE}: expects a u8 [N,{},H,W] input, got {:?} {:?}",
@@ -282,7 +346,9 @@ impl QLinearConvU8 {
             cout: self.cout,
             wo,
         };
-        let mut y = Tensor::zero::<u8>(&[n, self.cout, ho, wo])?;
+        // SAFETY: u8 and f32 have no invalid bit patterns, and `convolve` writes every value
+        // before anything reads the tensor.
+        let mut y = unsafe { Tensor::uninitialized_dt(T::datum_type(), &[n, self.cout, ho, wo])? };
         if n * ho * wo == 0 {
             return Ok(y);
         }
@@ -291,7 +357,7 @@ impl QLinearConvU8 {
         let x = x.as_slice::<u8>()?;
         let mut packed = vec![self.x_zero_point; g.packed_len()];
         let mut y_view = y.try_as_plain_ram_mut()?;
-        let y_all = y_view.as_slice_mut::<u8>()?;
+        let y_all = y_view.as_slice_mut::<T>()?;
         let work = |parallel: bool| {
             for (image, y_image) in x
                 .chunks_exact(self.cin * h * w)
@@ -344,36 +410,46 @@ impl QLinearConvU8 {
     }
 
     /// Convolves packed rows into one `[cout, ho, wo]` output image, a row per job.
-    fn convolve(
+    fn convolve<T: RowValue>(
         &self,
         kernels: &Kernels,
         packed: &[u8],
         g: &QConvGeometry,
         ho: usize,
-        y_image: &mut [u8],
+        y_image: &mut [T],
         parallel: bool,
     ) {
-        let wo = g.wo;
-        assert_eq!(y_image.len(), self.cout * ho * wo);
-        let out = SendPtr(y_image.as_mut_ptr());
-        let job = |row: &mut Vec<u8>, oy: usize| {
-            (kernels.qconv_row)(packed, &self.weights, &self.requant, g, oy, row);
-            for (o, values) in row.chunks_exact(wo).enumerate() {
-                // SAFETY: row `oy` of channel `o` lies inside y_image (o < cout, oy < ho, checked
-                // length above), and each `oy` goes to one job only, so no two writes overlap.
-                unsafe {
-                    let dst = out.at((o * ho + oy) * wo);
-                    std::ptr::copy_nonoverlapping(values.as_ptr(), dst, wo);
-                }
-            }
-        };
-        let row = || vec![0u8; self.cout * wo];
-        if parallel {
-            (0..ho).into_par_iter().for_each_init(row, job);
-        } else {
-            let mut buffer = row();
-            (0..ho).for_each(|oy| job(&mut buffer, oy));
+        assert_eq!(y_image.len(), self.cout * ho * g.wo);
+        // Output row oy of every channel plane, in channel order: what the kernel writes for oy.
+        let mut jobs: Vec<Vec<&mut [T]>> = (0..ho).map(|_| Vec::with_capacity(self.cout)).collect();
+        for (i, row) in y_image.chunks_exact_mut(g.wo).enumerate() {
+            jobs[i % ho].push(row);
         }
+        let job = |(oy, rows): (usize, &mut Vec<&mut [T]>)| {
+            (kernels.qconv_row)(packed, &self.weights, &self.requant, g, oy, T::row(rows));
+        };
+        if parallel {
+            jobs.par_iter_mut().enumerate().for_each(job);
+        } else {
+            jobs.iter_mut().enumerate().for_each(job);
+        }
+    }
+}
+
+/// An output value type of the kernel: how a row buffer of it reaches [`simd::QConvRowFn`].
+trait RowValue: Datum + Copy {
+    fn row<'a, 'b>(rows: &'a mut [&'b mut [Self]]) -> QRow<'a, 'b>;
+}
+
+impl RowValue for u8 {
+    fn row<'a, 'b>(rows: &'a mut [&'b mut [u8]]) -> QRow<'a, 'b> {
+        QRow::U8(rows)
+    }
+}
+
+impl RowValue for f32 {
+    fn row<'a, 'b>(rows: &'a mut [&'b mut [f32]]) -> QRow<'a, 'b> {
+        QRow::F32(rows)
     }
 }
 
@@ -389,7 +465,7 @@ fn rules<'p>(
     check_input_arity(inputs, op.inputs)?;
     check_output_arity(outputs, 1)?;
     s.equals(&inputs[0].datum_type, u8::datum_type())?;
-    s.equals(&outputs[0].datum_type, u8::datum_type())?;
+    s.equals(&outputs[0].datum_type, op.output_type())?;
     s.equals(&inputs[0].rank, 4)?;
     s.equals(&outputs[0].rank, 4)?;
     let [top, left, bottom, right] = op.pads;
@@ -413,13 +489,19 @@ impl Op for QLinearConvU8 {
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
+        let activation = match self.requant.negative_slope {
+            1.0 => String::new(),
+            0.0 => ", fused ReLU".into(),
+            slope => format!(", fused LeakyReLU({slope})"),
+        };
         Ok(vec![format!(
-            "{}x{} kernel, {} -> {} channels, pads {:?}, int8 kernel {}",
+            "{}x{} kernel, {} -> {} channels, pads {:?}{activation}, {:?} output, int8 kernel {}",
             self.kh,
             self.kw,
             self.cin,
             self.cout,
             self.pads,
+            self.output_type(),
             simd::kernels().isa.as_str()
         )])
     }
@@ -452,7 +534,9 @@ impl TypedOp for QLinearConvU8 {
             "{OP_TYPE}: expects a u8 [N,{},H,W] input, got {x:?}",
             self.cin
         );
-        Ok(tvec!(u8::fact(self.output_dims(x.shape.dims()))))
+        Ok(tvec!(
+            self.output_type().fact(self.output_dims(x.shape.dims()))
+        ))
     }
 
     fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
@@ -468,21 +552,8 @@ mod tests {
     use tract_onnx::pb::{AttributeProto, ModelProto, attribute_proto::AttributeType};
     use tract_onnx::prelude::*;
 
-    use super::super::takeover::test_models::{model, run, tensor, value_info};
+    use super::super::takeover::test_models::{bytes, model, run, tensor, value_info};
     use super::*;
-
-    /// Deterministic bytes (xorshift), so failures replay.
-    fn bytes(n: usize, seed: u64) -> Vec<u8> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 56) as u8
-            })
-            .collect()
-    }
 
     fn ints(name: &str, v: &[i64]) -> AttributeProto {
         AttributeProto {

@@ -52,7 +52,9 @@ pub fn parse(
 }
 
 impl QuantizeU8 {
-    fn from_node(ctx: &ParsingContext, node: &NodeProto) -> TractResult<Option<Self>> {
+    /// The op for `node`, or `None` when the node is outside what it covers (tract's parser
+    /// then takes it).
+    pub(crate) fn from_node(ctx: &ParsingContext, node: &NodeProto) -> TractResult<Option<Self>> {
         // opset 21's `output_dtype`: 0 (from the zero point) or 2 (UINT8) only.
         let output_u8 = matches!(
             node.get_attr_opt::<i64>("output_dtype")?,
@@ -90,6 +92,11 @@ impl QuantizeU8 {
             zero_point,
             inputs: takeover::given_inputs(node).len(),
         }))
+    }
+
+    /// The quantization step.
+    pub fn scale(&self) -> f32 {
+        self.scale
     }
 
     /// Quantizes an f32 tensor (f16 and i32, which ONNX also allows, are converted first).

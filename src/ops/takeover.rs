@@ -66,6 +66,19 @@ pub mod test_models {
     use tract_onnx::pb::{self, ModelProto, TensorProto, ValueInfoProto};
     use tract_onnx::prelude::*;
 
+    /// Deterministic bytes (xorshift), so failures replay.
+    pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 56) as u8
+            })
+            .collect()
+    }
+
     /// An initializer.
     pub fn tensor(name: &str, dt: DataType, dims: &[usize], raw: Vec<u8>) -> TensorProto {
         TensorProto {
@@ -105,6 +118,18 @@ pub mod test_models {
         x: ValueInfoProto,
         y: ValueInfoProto,
     ) -> ModelProto {
+        let name = node.op_type.clone();
+        graph_model(&name, vec![node], initializer, vec![x], vec![y])
+    }
+
+    /// An opset-17 model of `nodes` (in topological order).
+    pub fn graph_model(
+        name: &str,
+        nodes: Vec<pb::NodeProto>,
+        initializer: Vec<TensorProto>,
+        inputs: Vec<ValueInfoProto>,
+        outputs: Vec<ValueInfoProto>,
+    ) -> ModelProto {
         ModelProto {
             ir_version: 8,
             opset_import: vec![pb::OperatorSetIdProto {
@@ -112,11 +137,11 @@ pub mod test_models {
                 version: 17,
             }],
             graph: Some(pb::GraphProto {
-                name: node.op_type.clone(),
-                node: vec![node],
+                name: name.into(),
+                node: nodes,
                 initializer,
-                input: vec![x],
-                output: vec![y],
+                input: inputs,
+                output: outputs,
                 ..Default::default()
             }),
             ..Default::default()

@@ -37,20 +37,41 @@ pub type ComplexMulFn = fn(a: &mut [Complex32], b: &[Complex32], scale: f32);
 pub type PackQuadRowFn = fn(rows: [&[u8]; 4], out: &mut [u8]);
 
 /// One output row of a stride-1 int8 convolution (u8 activations, i8 weights, i32 sums),
-/// requantized to u8.
+/// requantized to u8 or dequantized to f32.
 ///
 /// - `src` is the padded input packed by channel quads, `[quads][rows][cols][4]` bytes (see
 ///   [`PackQuadRowFn`] and [`QConvGeometry::packed_offset`]); padding holds the input's zero
 ///   point.
 /// - `weights` is `[cout][quads][kh][kw]` words, each the four i8 weights of one channel quad
 ///   at one tap, little-endian (channel `4q` in the low byte).
-/// - Output row `y`, channel `o`, column `x < wo` goes to `out[o·wo + x]`:
-///   [`requantize`]`(rq.bias[o] + Σ src·w, rq.scale[o], rq.zero_point)`.
+/// - Output row `y`, channel `o`, column `x < wo` goes to `out[o][x]`:
+///   [`Requant::apply`]`(o, rq.bias[o] + Σ src·w)` into a [`QRow::U8`] row,
+///   [`Requant::apply_f32`] into a [`QRow::F32`] one.
 ///
-/// Every variant gives the same bytes as the scalar reference: the sums are exact integers and
+/// Every variant gives the same values as the scalar reference: the sums are exact integers and
 /// the requantization is the same f32 arithmetic.
 pub type QConvRowFn =
-    fn(src: &[u8], weights: &[i32], rq: &Requant, g: &QConvGeometry, y: usize, out: &mut [u8]);
+    fn(src: &[u8], weights: &[i32], rq: &Requant, g: &QConvGeometry, y: usize, out: QRow<'_, '_>);
+
+/// Where a [`QConvRowFn`] writes its row: one slice per output channel, at least `wo` long
+/// (in the op, each is a row of a different channel plane of the output tensor).
+#[derive(Debug)]
+pub enum QRow<'a, 'b> {
+    /// Requantized to u8 ([`Requant::apply`]).
+    U8(&'a mut [&'b mut [u8]]),
+    /// Dequantized to f32 ([`Requant::apply_f32`]).
+    F32(&'a mut [&'b mut [f32]]),
+}
+
+impl QRow<'_, '_> {
+    /// Whether there is a slice for each of `channels`, each at least `width` long.
+    pub fn holds(&self, channels: usize, width: usize) -> bool {
+        match self {
+            QRow::U8(rows) => rows.len() >= channels && rows.iter().all(|r| r.len() >= width),
+            QRow::F32(rows) => rows.len() >= channels && rows.iter().all(|r| r.len() >= width),
+        }
+    }
+}
 
 /// `out[i] = saturate_u8(round_half_even(x[i] / scale) + zero_point)`: ONNX QuantizeLinear to
 /// u8, per tensor. The quotient is clamped to ±512 first (NaN to −512), which changes no
@@ -100,15 +121,16 @@ impl QConvGeometry {
     }
 
     /// The sizes a [`QConvRowFn`] relies on (a violation is a bug in the caller, not bad input).
-    pub fn check(&self, src: &[u8], weights: &[i32], rq: &Requant, y: usize, out: &[u8]) {
+    pub fn check(&self, src: &[u8], weights: &[i32], rq: &Requant, y: usize, out: &QRow<'_, '_>) {
         assert!(self.cols >= Self::cols_for(self.wo, self.kw));
         assert!(y + self.kh <= self.rows && src.len() >= self.packed_len());
-        assert!(weights.len() >= self.weights_len() && out.len() >= self.cout * self.wo);
+        assert!(weights.len() >= self.weights_len() && out.holds(self.cout, self.wo));
         assert!(rq.bias.len() >= self.cout && rq.scale.len() >= self.cout);
     }
 }
 
-/// Requantization of an int8 convolution's i32 sums to u8, per output channel.
+/// Requantization of an int8 convolution's i32 sums to u8, per output channel, with an
+/// optional fused activation (see [`Requant::with_activation`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Requant {
     /// The bias in accumulator units, minus the input zero point times the channel's weight sum
@@ -118,14 +140,76 @@ pub struct Requant {
     pub scale: Vec<f32>,
     /// The output zero point.
     pub zero_point: i32,
+    /// Bounds of the scaled sum, in output steps, before the activation: ±512 for a plain
+    /// convolution (which changes no result), the range of the convolution's own u8 output
+    /// where an activation behind it was fused in.
+    pub range: (f32, f32),
+    /// Slope of the activation below zero: 1 for none, 0 for ReLU, in between for LeakyReLU.
+    pub negative_slope: f32,
 }
 
-/// `saturate_u8(round_half_even(acc · scale) + zero_point)`, as ONNX's QLinearConv defines it.
-/// The product is clamped to ±512 before rounding, which changes no result (anything beyond
-/// saturates anyway) and keeps the conversion to i32 in range in every variant.
-#[inline]
-pub fn requantize(acc: i32, scale: f32, zero_point: i32) -> u8 {
-    saturate_u8(acc as f32 * scale, zero_point)
+/// The widest [`Requant::range`]: anything beyond saturates anyway, and it keeps every
+/// variant's conversion to i32 in range.
+pub const REQUANT_LIMIT: f32 = 512.0;
+
+impl Requant {
+    /// A plain requantization: no activation.
+    pub fn new(bias: Vec<i32>, scale: Vec<f32>, zero_point: i32) -> Requant {
+        Requant {
+            bias,
+            scale,
+            zero_point,
+            range: (-REQUANT_LIMIT, REQUANT_LIMIT),
+            negative_slope: 1.0,
+        }
+    }
+
+    /// Fuses `DequantizeLinear → activation → QuantizeLinear` behind the convolution: the
+    /// scaled sum is first held to `range` (the convolution's own u8 output range, in the new
+    /// output's steps, so its saturation survives the fusion), then multiplied by
+    /// `negative_slope` where below zero. Both ReLU and LeakyReLU commute with the positive
+    /// scale, so one rounding replaces the chain's two. `negative_slope` must lie in [0, 1].
+    pub fn with_activation(mut self, range: (f32, f32), negative_slope: f32) -> Requant {
+        self.range = (
+            range.0.max(-REQUANT_LIMIT),
+            range.1.min(REQUANT_LIMIT).max(range.0.max(-REQUANT_LIMIT)),
+        );
+        self.negative_slope = negative_slope.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Turns a requantization to u8 into a dequantization to f32: the output becomes
+    /// [`apply_f32`](Requant::apply_f32) times `step` (the output scale the u8 result would
+    /// have had), with no rounding to steps, and the zero point no longer applies. What
+    /// `QLinearConv → DequantizeLinear` computes, less the rounding in between.
+    pub fn dequantized(mut self, step: f32) -> Requant {
+        for s in &mut self.scale {
+            *s = (f64::from(*s) * f64::from(step)) as f32;
+        }
+        self.range = (self.range.0 * step, self.range.1 * step);
+        self
+    }
+
+    /// The value of channel `o` for the sum `acc` (the bias included) before the output's
+    /// rounding: `acc · scale` held to the range (NaN to its low end, as `maxps` does), then the
+    /// activation. Every [`QConvRowFn`] variant does this same f32 arithmetic.
+    #[inline]
+    pub fn apply_f32(&self, o: usize, acc: i32) -> f32 {
+        // Not `clamp`: it keeps NaN, and this must map NaN to the low end as `maxps` does.
+        #[allow(clippy::manual_clamp)]
+        let v = (acc as f32 * self.scale[o])
+            .max(self.range.0)
+            .min(self.range.1);
+        // max(v, slope·v) is the activation for a slope in [0, 1].
+        v.max(v * self.negative_slope)
+    }
+
+    /// The u8 output of channel `o` for the sum `acc`: [`apply_f32`](Requant::apply_f32), then
+    /// [`saturate_u8`].
+    #[inline]
+    pub fn apply(&self, o: usize, acc: i32) -> u8 {
+        saturate_u8(self.apply_f32(o, acc), self.zero_point)
+    }
 }
 
 /// `clamp(round_half_even(v) + zero_point, 0, 255)` with `v` first clamped to ±512 (NaN to
@@ -227,6 +311,11 @@ pub fn available() -> Vec<Kernels> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `[cout][wo]` buffer as the per-channel rows a [`QConvRowFn`] writes.
+    fn rows<T>(buffer: &mut [T], wo: usize) -> Vec<&mut [T]> {
+        buffer.chunks_exact_mut(wo).collect()
+    }
 
     /// Deterministic values in [-1, 1) (xorshift), so failures replay.
     fn values(n: usize, seed: u64) -> Vec<f32> {
@@ -341,17 +430,37 @@ mod tests {
                             .iter()
                             .map(|v| (v * i32::MAX as f32) as i32)
                             .collect();
-                        let rq = Requant {
-                            bias: (0..cout as i32).map(|o| o * 1000 - 4000).collect(),
-                            scale: (0..cout).map(|o| 1e-4 * (o + 1) as f32).collect(),
-                            zero_point: 128,
-                        };
-                        for y in 0..3 {
+                        let plain = Requant::new(
+                            (0..cout as i32).map(|o| o * 1000 - 4000).collect(),
+                            (0..cout).map(|o| 1e-4 * (o + 1) as f32).collect(),
+                            128,
+                        );
+                        // Plain, and with a ReLU and a LeakyReLU fused in (the range cuts
+                        // both ends of the spread of sums).
+                        let requants = [
+                            plain.clone(),
+                            plain.clone().with_activation((-100.0, 90.0), 0.0),
+                            plain.clone().with_activation((-100.0, 90.0), 0.1),
+                        ];
+                        for (rq, y) in requants.iter().flat_map(|rq| (0..3).map(move |y| (rq, y))) {
                             let mut expected = vec![0u8; cout * wo];
-                            scalar::qconv_row(&src, &weights, &rq, &g, y, &mut expected);
+                            let out = &mut rows(&mut expected, wo);
+                            scalar::qconv_row(&src, &weights, rq, &g, y, QRow::U8(out));
                             let mut got = vec![0u8; cout * wo];
-                            (kernels.qconv_row)(&src, &weights, &rq, &g, y, &mut got);
-                            assert_eq!(got, expected, "{:?}: {g:?} row {y}", kernels.isa);
+                            let out = &mut rows(&mut got, wo);
+                            (kernels.qconv_row)(&src, &weights, rq, &g, y, QRow::U8(out));
+                            let mut expected_f32 = vec![0f32; cout * wo];
+                            let out = &mut rows(&mut expected_f32, wo);
+                            scalar::qconv_row(&src, &weights, rq, &g, y, QRow::F32(out));
+                            let mut got_f32 = vec![0f32; cout * wo];
+                            let out = &mut rows(&mut got_f32, wo);
+                            (kernels.qconv_row)(&src, &weights, rq, &g, y, QRow::F32(out));
+                            assert_eq!(
+                                got_f32, expected_f32,
+                                "{:?}: {g:?} row {y} {rq:?}",
+                                kernels.isa
+                            );
+                            assert_eq!(got, expected, "{:?}: {g:?} row {y} {rq:?}", kernels.isa);
                             let spread = expected.iter().filter(|v| **v != 0 && **v != 255);
                             assert!(spread.count() * 2 >= expected.len(), "{g:?}: saturated");
                         }
@@ -397,14 +506,17 @@ mod tests {
                 }
             }
         }
-        let rq = Requant {
-            bias: vec![100, -200, 300],
-            scale: vec![0.001, 0.002, 0.0005],
-            zero_point: 100,
-        };
+        let rq = Requant::new(vec![100, -200, 300], vec![0.001, 0.002, 0.0005], 100);
         for y in 0..h - k + 1 {
             let mut got = vec![0u8; cout * wo];
-            scalar::qconv_row(&packed, &weights, &rq, &g, y, &mut got);
+            scalar::qconv_row(
+                &packed,
+                &weights,
+                &rq,
+                &g,
+                y,
+                QRow::U8(&mut rows(&mut got, wo)),
+            );
             for o in 0..cout {
                 for xx in 0..wo {
                     let mut acc = rq.bias[o] as f64;

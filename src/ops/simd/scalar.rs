@@ -63,9 +63,9 @@ pub fn qconv_row(
     rq: &super::Requant,
     g: &super::QConvGeometry,
     y: usize,
-    out: &mut [u8],
+    mut out: super::QRow<'_, '_>,
 ) {
-    g.check(src, weights, rq, y, out);
+    g.check(src, weights, rq, y, &out);
     let taps = g.quads * g.kh * g.kw;
     for o in 0..g.cout {
         let w = &weights[o * taps..(o + 1) * taps];
@@ -84,7 +84,10 @@ pub fn qconv_row(
                     }
                 }
             }
-            out[o * g.wo + x] = super::requantize(acc, rq.scale[o], rq.zero_point);
+            match &mut out {
+                super::QRow::U8(out) => out[o][x] = rq.apply(o, acc),
+                super::QRow::F32(out) => out[o][x] = rq.apply_f32(o, acc),
+            }
         }
     }
 }

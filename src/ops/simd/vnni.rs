@@ -5,7 +5,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{Isa, Kernels, QCONV_LANES, QConvGeometry, Requant, x86};
+use super::{Isa, Kernels, QCONV_LANES, QConvGeometry, QRow, Requant, x86};
 
 /// The AVX-512 VNNI table.
 pub const KERNELS: Kernels = Kernels {
@@ -33,51 +33,79 @@ fn qconv_row(
     rq: &Requant,
     g: &QConvGeometry,
     y: usize,
-    out: &mut [u8],
+    out: QRow<'_, '_>,
 ) {
-    g.check(src, weights, rq, y, out);
+    g.check(src, weights, rq, y, &out);
     assert!(
         available(),
         "AVX-512 VNNI kernel called on a CPU without it"
     );
+    // SAFETY: the features were checked above, and `check` bounds every access (see
+    // `channel_block`).
+    match out {
+        QRow::U8(out) => {
+            let rows: Vec<*mut u8> = out.iter_mut().map(|r| r.as_mut_ptr()).collect();
+            unsafe { channel_blocks::<false>(src, weights, rq, g, y, &rows) }
+        }
+        QRow::F32(out) => {
+            let rows: Vec<*mut u8> = out.iter_mut().map(|r| r.as_mut_ptr().cast()).collect();
+            unsafe { channel_blocks::<true>(src, weights, rq, g, y, &rows) }
+        }
+    }
+}
+
+/// Every output channel of row `y`, [`CHANNEL_BLOCK`] at a time, into the channel rows `out`:
+/// u8 values, or f32 ones where `F32`.
+///
+/// Safety: as [`channel_block`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn channel_blocks<const F32: bool>(
+    src: &[u8],
+    weights: &[i32],
+    rq: &Requant,
+    g: &QConvGeometry,
+    y: usize,
+    out: &[*mut u8],
+) {
     for o in (0..g.cout).step_by(CHANNEL_BLOCK) {
         let n = (g.cout - o).min(CHANNEL_BLOCK);
-        // SAFETY: the features were checked above, and `check` bounds every access (see
-        // `channel_block`).
+        // SAFETY: the caller's contract.
         unsafe {
             match n {
-                1 => channel_block::<1>(src, weights, rq, g, y, o, out),
-                2 => channel_block::<2>(src, weights, rq, g, y, o, out),
-                3 => channel_block::<3>(src, weights, rq, g, y, o, out),
-                4 => channel_block::<4>(src, weights, rq, g, y, o, out),
-                5 => channel_block::<5>(src, weights, rq, g, y, o, out),
-                6 => channel_block::<6>(src, weights, rq, g, y, o, out),
-                7 => channel_block::<7>(src, weights, rq, g, y, o, out),
-                _ => channel_block::<8>(src, weights, rq, g, y, o, out),
+                1 => channel_block::<1, F32>(src, weights, rq, g, y, o, out),
+                2 => channel_block::<2, F32>(src, weights, rq, g, y, o, out),
+                3 => channel_block::<3, F32>(src, weights, rq, g, y, o, out),
+                4 => channel_block::<4, F32>(src, weights, rq, g, y, o, out),
+                5 => channel_block::<5, F32>(src, weights, rq, g, y, o, out),
+                6 => channel_block::<6, F32>(src, weights, rq, g, y, o, out),
+                7 => channel_block::<7, F32>(src, weights, rq, g, y, o, out),
+                _ => channel_block::<8, F32>(src, weights, rq, g, y, o, out),
             }
         }
     }
 }
 
-/// Output channels `o0..o0 + N` of row `y`, sixteen columns at a time.
+/// Output channels `o0..o0 + N` of row `y`, sixteen columns at a time, into the channel rows
+/// `out` (`wo` u8 values each, or f32 ones where `F32`).
 ///
-/// Safety: AVX-512F/BW/VNNI present, `g.check` passed, `o0 + N <= g.cout`. The loads read 64
-/// bytes at packed column `x + kx` for `x < wo` rounded up to 16 and `kx < kw`, which
-/// `QConvGeometry::cols` covers; stores past `wo` are masked off.
+/// Safety: AVX-512F/BW/VNNI present, `g.check` passed on the rows, `o0 + N <= g.cout`. The
+/// loads read 64 bytes at packed column `x + kx` for `x < wo` rounded up to 16 and `kx < kw`,
+/// which `QConvGeometry::cols` covers; stores past `wo` are masked off.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn channel_block<const N: usize>(
+unsafe fn channel_block<const N: usize, const F32: bool>(
     src: &[u8],
     weights: &[i32],
     rq: &Requant,
     g: &QConvGeometry,
     y: usize,
     o0: usize,
-    out: &mut [u8],
+    out: &[*mut u8],
 ) {
     let taps = g.quads * g.kh * g.kw;
     let w = &weights[o0 * taps..(o0 + N) * taps];
     let zero_point = _mm512_set1_epi32(rq.zero_point);
-    let (lo, hi) = (_mm512_set1_ps(-512.0), _mm512_set1_ps(512.0));
+    let (lo, hi) = (_mm512_set1_ps(rq.range.0), _mm512_set1_ps(rq.range.1));
+    let slope = _mm512_set1_ps(rq.negative_slope);
     let (u8_min, u8_max) = (_mm512_setzero_si512(), _mm512_set1_epi32(255));
     for x in (0..g.wo).step_by(QCONV_LANES) {
         let mut acc: [__m512i; N] = std::array::from_fn(|j| _mm512_set1_epi32(rq.bias[o0 + j]));
@@ -103,13 +131,21 @@ unsafe fn channel_block<const N: usize>(
         };
         for (j, a) in acc.iter().enumerate() {
             let v = _mm512_mul_ps(_mm512_cvtepi32_ps(*a), _mm512_set1_ps(rq.scale[o0 + j]));
-            // Round half to even: the default MXCSR mode, as `requantize` rounds.
-            let v = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(v, lo), hi));
-            let v = _mm512_add_epi32(v, zero_point);
-            let v = _mm512_min_epi32(_mm512_max_epi32(v, u8_min), u8_max);
-            let dst = out[(o0 + j) * g.wo + x..].as_mut_ptr();
-            // SAFETY: the mask keeps the store inside this channel's wo bytes.
-            unsafe { _mm512_mask_cvtepi32_storeu_epi8(dst.cast(), mask, v) };
+            // As `Requant::apply_f32`: max first (NaN to the low end), then the activation as
+            // max(v, slope·v).
+            let v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+            let v = _mm512_max_ps(v, _mm512_mul_ps(v, slope));
+            let row = out[o0 + j];
+            // SAFETY (both stores): the mask keeps the store inside this channel row's wo
+            // values.
+            if F32 {
+                unsafe { _mm512_mask_storeu_ps(row.cast::<f32>().add(x), mask, v) };
+            } else {
+                // Round half to even, the default MXCSR mode, as `saturate_u8` rounds.
+                let v = _mm512_add_epi32(_mm512_cvtps_epi32(v), zero_point);
+                let v = _mm512_min_epi32(_mm512_max_epi32(v, u8_min), u8_max);
+                unsafe { _mm512_mask_cvtepi32_storeu_epi8(row.add(x).cast(), mask, v) };
+            }
         }
     }
 }
