@@ -70,8 +70,10 @@ enum Cmd {
         /// Calibration pairs: a folder with ir/ and vi/ (the training set).
         #[arg(long)]
         calib: PathBuf,
-        /// How activation ranges are taken from the calibration values.
-        #[arg(long, value_enum, default_value_t = Method::Percentile)]
+        /// How activation ranges are taken from the calibration values. minmax is the
+        /// default: percentile ranges clip bright regions of scenes unlike the calibration
+        /// pairs (31.7 dB against f32 on one TNO image for `edge`, against 39.9 dB).
+        #[arg(long, value_enum, default_value_t = Method::Minmax)]
         method: Method,
         /// One weight scale per output channel (default: per tensor, tract's fast int8 path).
         #[arg(long)]

@@ -40,7 +40,7 @@ pub struct QuantizeOptions {
 impl Default for QuantizeOptions {
     fn default() -> Self {
         QuantizeOptions {
-            method: Method::Percentile,
+            method: Method::Minmax,
             per_channel: false,
             pairs: 16,
             holdout: 0,
