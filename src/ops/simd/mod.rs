@@ -5,14 +5,16 @@
 //! the table in a static; the ops fetch it when a plan is built, never per pixel.
 //! `SHIP_EDGE_ISA=scalar` forces the reference (for comparisons and bug reports).
 //!
-//! The int8 convolution ([`QConvRowFn`]) has its own x86 variant, `vnni.rs` (AVX-512 VNNI:
-//! `vpdpbusd` does 64 u8·i8 multiply-adds per instruction); its table takes the float kernels
-//! from `x86.rs`. There is no AVX-512 copy of the float kernels: they are bound by memory
+//! The int8 convolution ([`QConvRowFn`]) has its own variants: `vnni.rs` on x86 (AVX-512 VNNI:
+//! `vpdpbusd` does 64 u8·i8 multiply-adds per instruction), `sdot.rs` on aarch64 (DotProd:
+//! `sdot` does 16); their tables take the float kernels from `x86.rs` and `neon.rs`. There is no AVX-512 copy of the float kernels: they are bound by memory
 //! bandwidth (the gate) or are a small share of an FFT-bound op (the complex product).
 
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
 pub mod scalar;
+#[cfg(target_arch = "aarch64")]
+pub mod sdot;
 #[cfg(target_arch = "x86_64")]
 pub mod vnni;
 #[cfg(target_arch = "x86_64")]
@@ -64,6 +66,18 @@ pub enum QRow<'a, 'b> {
 }
 
 impl QRow<'_, '_> {
+    /// The rows as pointers to their first value, and whether they hold f32 (else u8): for the
+    /// SIMD variants' stores, once [`QConvGeometry::check`] has bounded them.
+    pub fn raw_rows(&mut self) -> (Vec<*mut u8>, bool) {
+        match self {
+            QRow::U8(rows) => (rows.iter_mut().map(|r| r.as_mut_ptr()).collect(), false),
+            QRow::F32(rows) => (
+                rows.iter_mut().map(|r| r.as_mut_ptr().cast()).collect(),
+                true,
+            ),
+        }
+    }
+
     /// Whether there is a slice for each of `channels`, each at least `width` long.
     pub fn holds(&self, channels: usize, width: usize) -> bool {
         match self {
@@ -231,6 +245,9 @@ pub enum Isa {
     Avx2Fma,
     /// aarch64 Advanced SIMD, 4 lanes.
     Neon,
+    /// aarch64 Advanced SIMD with the DotProd extension (`SDOT`) for the int8 convolution; the
+    /// float kernels of [`Isa::Neon`].
+    NeonDotprod,
     /// x86_64 AVX-512 with VNNI for the int8 convolution; the float kernels of [`Isa::Avx2Fma`].
     Avx512Vnni,
 }
@@ -242,6 +259,7 @@ impl Isa {
             Isa::Scalar => "scalar",
             Isa::Avx2Fma => "avx2+fma",
             Isa::Neon => "neon",
+            Isa::NeonDotprod => "neon-dotprod",
             Isa::Avx512Vnni => "avx512-vnni",
         }
     }
@@ -281,6 +299,8 @@ pub fn for_isa(isa: Isa) -> Option<Kernels> {
         Isa::Avx512Vnni if x86::available() && vnni::available() => Some(vnni::KERNELS),
         #[cfg(target_arch = "aarch64")]
         Isa::Neon if neon::available() => Some(neon::KERNELS),
+        #[cfg(target_arch = "aarch64")]
+        Isa::NeonDotprod if sdot::available() => Some(sdot::KERNELS),
         _ => None,
     }
 }
@@ -293,7 +313,7 @@ pub fn kernels() -> &'static Kernels {
         if std::env::var(ISA_ENV).is_ok_and(|v| v.eq_ignore_ascii_case("scalar")) {
             return SCALAR;
         }
-        [Isa::Avx512Vnni, Isa::Avx2Fma, Isa::Neon]
+        [Isa::Avx512Vnni, Isa::Avx2Fma, Isa::NeonDotprod, Isa::Neon]
             .into_iter()
             .find_map(for_isa)
             .unwrap_or(SCALAR)
@@ -302,10 +322,16 @@ pub fn kernels() -> &'static Kernels {
 
 /// Every kernel table this CPU can run, the reference first (for tests and benches).
 pub fn available() -> Vec<Kernels> {
-    [Isa::Scalar, Isa::Avx2Fma, Isa::Neon, Isa::Avx512Vnni]
-        .into_iter()
-        .filter_map(for_isa)
-        .collect()
+    [
+        Isa::Scalar,
+        Isa::Avx2Fma,
+        Isa::Neon,
+        Isa::Avx512Vnni,
+        Isa::NeonDotprod,
+    ]
+    .into_iter()
+    .filter_map(for_isa)
+    .collect()
 }
 
 #[cfg(test)]
@@ -560,5 +586,9 @@ mod tests {
         assert_eq!(available()[0].isa, Isa::Scalar);
         #[cfg(target_arch = "aarch64")]
         assert!(available().iter().any(|k| k.isa == Isa::Neon));
+        #[cfg(target_arch = "aarch64")]
+        if std::arch::is_aarch64_feature_detected!("dotprod") {
+            assert!(available().iter().any(|k| k.isa == Isa::NeonDotprod));
+        }
     }
 }

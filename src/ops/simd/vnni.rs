@@ -33,23 +33,21 @@ fn qconv_row(
     rq: &Requant,
     g: &QConvGeometry,
     y: usize,
-    out: QRow<'_, '_>,
+    mut out: QRow<'_, '_>,
 ) {
     g.check(src, weights, rq, y, &out);
     assert!(
         available(),
         "AVX-512 VNNI kernel called on a CPU without it"
     );
+    let (rows, f32_out) = out.raw_rows();
     // SAFETY: the features were checked above, and `check` bounds every access (see
     // `channel_block`).
-    match out {
-        QRow::U8(out) => {
-            let rows: Vec<*mut u8> = out.iter_mut().map(|r| r.as_mut_ptr()).collect();
-            unsafe { channel_blocks::<false>(src, weights, rq, g, y, &rows) }
-        }
-        QRow::F32(out) => {
-            let rows: Vec<*mut u8> = out.iter_mut().map(|r| r.as_mut_ptr().cast()).collect();
-            unsafe { channel_blocks::<true>(src, weights, rq, g, y, &rows) }
+    unsafe {
+        if f32_out {
+            channel_blocks::<true>(src, weights, rq, g, y, &rows)
+        } else {
+            channel_blocks::<false>(src, weights, rq, g, y, &rows)
         }
     }
 }
