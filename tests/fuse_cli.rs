@@ -215,6 +215,43 @@ fn inspect_prints_the_contract() {
     assert!(out.find("Add 2").unwrap() < out.find("Mul 2").unwrap());
 }
 
+/// An int8 model: inspect counts its int8 convolutions, and those the loader fuses with the
+/// ops behind them.
+#[test]
+fn inspect_reports_the_int8_convolutions_and_their_fusion() {
+    let dir = Dir::new("inspect_int8");
+    let model =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/ship_rt_ivif_int8.onnx");
+    let out = dir
+        .command()
+        .args(["inspect", model.to_str().unwrap()])
+        .stdout();
+    let line = |prefix: &str| -> Vec<usize> {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in:\n{out}"));
+        // The words that are whole numbers (not the 8 of "int8").
+        line.split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect()
+    };
+    let int8 = line("int8: ");
+    assert!(int8[0] > 0 && int8[0] < int8[1], "{int8:?}");
+    // Every int8 convolution of the file is either fused (f32 out, or u8 through its
+    // activation) or feeds a shared u8 tensor; the two forms together cover most of them.
+    let fused = line("at load: ");
+    let (dequantizing, requantizing) = (fused[0], fused[1]);
+    assert!(
+        dequantizing > 0 && requantizing > 0 && dequantizing + requantizing <= int8[0],
+        "{fused:?} of {int8:?}"
+    );
+    assert!(
+        (dequantizing + requantizing) * 4 >= int8[0] * 3,
+        "{fused:?} of {int8:?}"
+    );
+}
+
 #[test]
 fn help_and_usage_errors() {
     let dir = Dir::new("help");

@@ -5,7 +5,8 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use ship_edge::model::ModelInfo;
+use ship_edge::model::{Model, ModelInfo};
+use ship_edge::ops::qconv_fusion::Fused;
 
 /// Arguments of `ship-edge inspect`.
 #[derive(Debug, clap::Args)]
@@ -18,13 +19,33 @@ pub struct Args {
 /// Runs `ship-edge inspect`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let info = ModelInfo::read(&args.model)?;
+    // What the loader makes of the int8 convolutions (a model tract cannot parse still gets
+    // the declared summary, with the reason).
+    let fused = if is_int8(&info) {
+        Some(
+            Model::load(&args.model)
+                .map(|m| m.fused())
+                .map_err(|e| e.to_string()),
+        )
+    } else {
+        None
+    };
     std::io::stdout()
         .lock()
-        .write_all(render(&info).as_bytes())?;
+        .write_all(render(&info, fused).as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn render(info: &ModelInfo) -> String {
+fn int8_convolutions(info: &ModelInfo) -> usize {
+    let count = |op: &str| info.op_counts.get(op).copied().unwrap_or(0);
+    count("QLinearConv") + count("ConvInteger")
+}
+
+fn is_int8(info: &ModelInfo) -> bool {
+    int8_convolutions(info) > 0
+}
+
+fn render(info: &ModelInfo, fused: Option<Result<Fused, String>>) -> String {
     let mut s = String::new();
     // Writing to a String cannot fail.
     let _ = writeln!(s, "model: {}", info.path.display());
@@ -65,14 +86,30 @@ fn render(info: &ModelInfo) -> String {
             let _ = writeln!(s, "  {op} {n}");
         }
     }
-    let count = |op: &str| info.op_counts.get(op).copied().unwrap_or(0);
-    let int8 = count("QLinearConv") + count("ConvInteger");
+    let int8 = int8_convolutions(info);
     if int8 > 0 {
+        let convs = int8 + info.op_counts.get("Conv").copied().unwrap_or(0);
         let _ = writeln!(
             s,
-            "int8: {int8} of {} convolutions (QLinearConv / ConvInteger), the rest of the graph f32",
-            int8 + count("Conv")
+            "int8: {int8} of {convs} convolutions (QLinearConv / ConvInteger), the rest of the graph f32"
         );
+    }
+    match fused {
+        Some(Ok(f)) => {
+            let _ = writeln!(
+                s,
+                "at load: {} int8 convolutions write f32 (DequantizeLinear and any Relu/LeakyRelu \
+                 behind fused in), {} requantize through their activation (DequantizeLinear → \
+                 Relu/LeakyRelu → QuantizeLinear fused in); int8 kernel {}",
+                f.dequantizing,
+                f.requantizing,
+                ship_edge::ops::simd::kernels().isa.as_str()
+            );
+        }
+        Some(Err(e)) => {
+            let _ = writeln!(s, "at load: ship-edge cannot load it: {e}");
+        }
+        None => {}
     }
     let _ = writeln!(s, "parameters: {}", info.parameters);
     s

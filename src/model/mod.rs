@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 use tract_onnx::pb;
 use tract_onnx::prelude::InferenceModel;
 
+use crate::ops::qconv_fusion::Fused;
+
 pub use contract::{Task, UnknownTask};
 pub use cost::PlanCost;
 pub use info::{Dim, ElemType, ModelInfo, TensorInfo};
@@ -200,6 +202,7 @@ pub enum ModelError {
 pub struct Model {
     info: ModelInfo,
     graph: InferenceModel,
+    fused: Fused,
 }
 
 impl Model {
@@ -222,6 +225,7 @@ impl Model {
         let onnx = crate::ops::onnx().with_ignore_value_info(true);
         let proto = crate::ops::qconv_fusion::fuse_activations(&onnx, proto, dir)
             .map_err(|e| load_err(e.into()))?;
+        let fused = Fused::of(&proto);
         let parsed = onnx.parse(&proto, dir).map_err(|e| load_err(e.into()))?;
         if !parsed.unresolved_inputs.is_empty() {
             return Err(load_err(
@@ -235,6 +239,7 @@ impl Model {
         Ok(Model {
             info,
             graph: parsed.model,
+            fused,
         })
     }
 
@@ -246,6 +251,12 @@ impl Model {
     /// The model file.
     pub fn path(&self) -> &Path {
         &self.info.path
+    }
+
+    /// The int8 convolutions that took over the ops behind them at load time
+    /// ([`crate::ops::qconv_fusion`]).
+    pub fn fused(&self) -> Fused {
+        self.fused
     }
 
     /// tract's inference graph (shapes as declared).

@@ -40,6 +40,37 @@ pub const PREACTIVATION_RANGE: &str = "preactivation_range";
 /// output scale and zero point are the convolution's own), 0 where it writes u8.
 pub const DEQUANTIZE: &str = "dequantize";
 
+/// How many convolutions of a model the load-time fusion took over, by their output.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Fused {
+    /// Convolutions writing f32: the dequantization behind them (and any activation behind
+    /// that) is theirs.
+    pub dequantizing: usize,
+    /// Convolutions writing u8 through their activation: `DequantizeLinear → Relu | LeakyRelu
+    /// → QuantizeLinear` is theirs.
+    pub requantizing: usize,
+}
+
+impl Fused {
+    /// The fused nodes of a graph [`fuse_activations`] returned.
+    pub fn of(proto: &ModelProto) -> Fused {
+        let mut fused = Fused::default();
+        let nodes = proto.graph.iter().flat_map(|g| g.node.iter());
+        for node in nodes.filter(|n| n.op_type == FUSED_OP_TYPE) {
+            let dequantizing = node
+                .attribute
+                .iter()
+                .any(|a| a.name == DEQUANTIZE && a.i != 0);
+            if dequantizing {
+                fused.dequantizing += 1;
+            } else {
+                fused.requantizing += 1;
+            }
+        }
+        fused
+    }
+}
+
 /// `proto` with every fusable chain replaced by one [`FUSED_OP_TYPE`] node; borrowed as is
 /// when there is none. `onnx` must be a loader with our ops ([`super::onnx`]): the coverage
 /// check is its `QLinearConv` parser's.
