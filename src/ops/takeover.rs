@@ -66,17 +66,20 @@ pub mod test_models {
     use tract_onnx::pb::{self, ModelProto, TensorProto, ValueInfoProto};
     use tract_onnx::prelude::*;
 
-    /// Deterministic bytes (xorshift), so failures replay.
-    pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
+    /// A deterministic xorshift stream, so the kernels' tests replay their failures.
+    pub fn xorshift(seed: u64) -> impl Iterator<Item = u64> {
         let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 56) as u8
-            })
-            .collect()
+        std::iter::repeat_with(move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        })
+    }
+
+    /// `n` deterministic bytes.
+    pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
+        xorshift(seed).take(n).map(|s| (s >> 56) as u8).collect()
     }
 
     /// An initializer.

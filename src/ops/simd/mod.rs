@@ -345,14 +345,9 @@ mod tests {
 
     /// Deterministic values in [-1, 1) (xorshift), so failures replay.
     fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
+        super::super::takeover::test_models::xorshift(seed)
+            .take(n)
+            .map(|s| (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0)
             .collect()
     }
 
