@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use tract_onnx::model::ParsingContext;
 use tract_onnx::pb::attribute_proto::AttributeType;
-use tract_onnx::pb::{AttributeProto, ModelProto, NodeProto};
+use tract_onnx::pb::{AttributeProto, GraphProto, ModelProto, NodeProto};
 use tract_onnx::tract_hir::internal::*;
 
 use super::qlinear_conv::{self, QLinearConvU8};
@@ -145,6 +145,17 @@ impl<'g> Chains<'g> {
             for input in node.input.iter().filter(|n| !n.is_empty()) {
                 readers.entry(input).or_default().push(i);
             }
+            // A subgraph (If, Loop, Scan) may read outer tensors without listing them: each
+            // name it reads counts as a reader no rewrite can replace.
+            let mut subgraph_reads = Vec::new();
+            for attribute in &node.attribute {
+                for graph in attribute.g.iter().chain(&attribute.graphs) {
+                    names_read(graph, &mut subgraph_reads);
+                }
+            }
+            for name in subgraph_reads {
+                readers.entry(name).or_default().push(usize::MAX);
+            }
         }
         // A graph output counts as a reader no node can replace.
         for name in graph_outputs {
@@ -190,6 +201,23 @@ impl<'g> Chains<'g> {
     }
 }
 
+/// Every tensor name the nodes of `graph` and of its own subgraphs read.
+fn names_read<'g>(graph: &'g GraphProto, names: &mut Vec<&'g str>) {
+    for node in &graph.node {
+        names.extend(
+            node.input
+                .iter()
+                .map(String::as_str)
+                .filter(|n| !n.is_empty()),
+        );
+        for attribute in &node.attribute {
+            for sub in attribute.g.iter().chain(&attribute.graphs) {
+                names_read(sub, names);
+            }
+        }
+    }
+}
+
 /// The activation's slope below zero, if it is one the requantization can take.
 fn negative_slope(activation: &NodeProto) -> TractResult<Option<f32>> {
     let slope = match activation.op_type.as_str() {
@@ -228,12 +256,20 @@ impl Chain {
         {
             return Ok(None);
         }
+        // DequantizeLinear-23 may write another float type; a blocked scale is not this one.
+        if !matches!(
+            dequantize.get_attr_opt::<i64>("output_dtype")?,
+            None | Some(0 | 1)
+        ) || dequantize.get_attr_opt::<i64>("block_size")?.unwrap_or(0) != 0
+        {
+            return Ok(None);
+        }
         let activation = match self.activation {
             Some(a) => negative_slope(&nodes[a])?.map(|slope| (a, slope)),
             None => None,
         };
         // The convolution's u8 output spans [-zp, 255 - zp] of its own steps.
-        let own_range = [-f32::from(zero_point), 255.0 - f32::from(zero_point)];
+        let own_range = [0.0 - f32::from(zero_point), 255.0 - f32::from(zero_point)];
         let mut dropped = vec![self.dequantize];
         if let (Some((a, slope)), Some(q)) = (activation, self.quantize)
             && let Some(node) = requantizing(ctx, conv, &nodes[q], scale, own_range, slope)?
@@ -564,6 +600,29 @@ mod tests {
         );
         let off = got.iter().zip(&chain).filter(|(a, b)| a != b).count();
         assert!(off * 4 < got.len(), "{off} of {} differ", got.len());
+    }
+
+    /// A tensor a subgraph reads (without listing it as an input of its node) is a reader too.
+    #[test]
+    fn subgraph_reads_keep_their_tensors() {
+        let mut proto = chain_model("Relu", 0.0, true, None);
+        let body = GraphProto {
+            node: vec![node("Identity", &["c"], "inner")],
+            ..Default::default()
+        };
+        let mut branch = node("If", &["cond"], "branch");
+        branch.attribute = vec![AttributeProto {
+            name: "then_branch".into(),
+            r#type: AttributeType::Graph as i32,
+            g: Some(body),
+            ..Default::default()
+        }];
+        proto.graph.as_mut().unwrap().node.push(branch);
+        let onnx = crate::ops::onnx();
+        assert!(matches!(
+            fuse_activations(&onnx, &proto, None).unwrap(),
+            Cow::Borrowed(_)
+        ));
     }
 
     /// Models without a chain come back borrowed, unchanged.

@@ -346,8 +346,9 @@ impl QLinearConvU8 {
             cout: self.cout,
             wo,
         };
-        // SAFETY: u8 and f32 have no invalid bit patterns, and `convolve` writes every value
-        // before anything reads the tensor.
+        // SAFETY: as tract's own ops fill theirs: the tensor is plain u8 or f32 memory that
+        // `convolve` writes entirely (every row of every channel plane, by construction of its
+        // jobs) before the op returns it, and nothing reads it before.
         let mut y = unsafe { Tensor::uninitialized_dt(T::datum_type(), &[n, self.cout, ho, wo])? };
         if n * ho * wo == 0 {
             return Ok(y);

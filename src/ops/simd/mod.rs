@@ -184,11 +184,17 @@ impl Requant {
     /// `negative_slope` where below zero. Both ReLU and LeakyReLU commute with the positive
     /// scale, so one rounding replaces the chain's two. `negative_slope` must lie in [0, 1].
     pub fn with_activation(mut self, range: (f32, f32), negative_slope: f32) -> Requant {
-        self.range = (
-            range.0.max(-REQUANT_LIMIT),
-            range.1.min(REQUANT_LIMIT).max(range.0.max(-REQUANT_LIMIT)),
-        );
-        self.negative_slope = negative_slope.clamp(0.0, 1.0);
+        let negative_slope = negative_slope.clamp(0.0, 1.0);
+        // The bound that keeps the activated value within ±REQUANT_LIMIT: −LIMIT / slope, not
+        // −LIMIT, or a LeakyReLU would see large negative sums already cut short.
+        let floor = if negative_slope > 0.0 {
+            -REQUANT_LIMIT / negative_slope
+        } else {
+            -REQUANT_LIMIT
+        };
+        let low = range.0.max(floor);
+        self.range = (low, range.1.min(REQUANT_LIMIT).max(low));
+        self.negative_slope = negative_slope;
         self
     }
 
@@ -214,8 +220,9 @@ impl Requant {
         let v = (acc as f32 * self.scale[o])
             .max(self.range.0)
             .min(self.range.1);
-        // max(v, slope·v) is the activation for a slope in [0, 1].
-        v.max(v * self.negative_slope)
+        // max(v, slope·v) is the activation for a slope in [0, 1]; + 0 turns a −0 (ReLU of a
+        // negative value) into the +0 ONNX's Relu gives, the same in every variant.
+        v.max(v * self.negative_slope) + 0.0
     }
 
     /// The u8 output of channel `o` for the sum `acc`: [`apply_f32`](Requant::apply_f32), then
@@ -558,6 +565,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A LeakyReLU sees the convolution's whole negative range (not one cut at the limit the
+    /// u8 conversion needs), and ReLU's zeros are +0.
+    #[test]
+    fn fused_activations_follow_the_onnx_chain() {
+        let leaky = Requant::new(vec![0], vec![1.0], 100).with_activation((-848.0, 172.0), 0.1);
+        // −848 · 0.1 = −84.8 → −85 steps.
+        assert_eq!(leaky.apply(0, -848), 15);
+        // Below the convolution's own range: its saturation first.
+        assert_eq!(leaky.apply(0, -2000), 15);
+        assert_eq!(leaky.apply(0, 100), 200);
+        assert_eq!(leaky.apply(0, 500), 255);
+        let relu = Requant::new(vec![0], vec![1.0], 7).with_activation((-300.0, 300.0), 0.0);
+        assert_eq!(relu.apply(0, -50), 7);
+        assert_eq!(relu.apply_f32(0, -50).to_bits(), 0f32.to_bits());
+        assert_eq!(relu.dequantized(0.5).apply_f32(0, 9), 4.5);
     }
 
     #[test]

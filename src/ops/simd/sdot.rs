@@ -175,11 +175,11 @@ unsafe fn channel_block<const N: usize, const F32: bool>(
         for (j, a) in acc.iter().enumerate() {
             let scale = vdupq_n_f32(rq.scale[o0 + j]);
             // As `Requant::apply_f32`: maxnm first (NaN to the low end), then the activation
-            // as max(v, slope·v).
+            // as max(v, slope·v), and + 0 (−0 to +0).
             let v: [float32x4_t; 4] = std::array::from_fn(|i| {
                 let v = vmulq_f32(vcvtq_f32_s32(a[i]), scale);
                 let v = vminnmq_f32(vmaxnmq_f32(v, lo), hi);
-                vmaxnmq_f32(v, vmulq_f32(v, slope))
+                vaddq_f32(vmaxnmq_f32(v, vmulq_f32(v, slope)), vdupq_n_f32(0.0))
             });
             let row = out[o0 + j];
             // SAFETY (all stores): `lanes` values from column x stay inside this channel row.

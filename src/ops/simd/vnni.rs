@@ -130,9 +130,10 @@ unsafe fn channel_block<const N: usize, const F32: bool>(
         for (j, a) in acc.iter().enumerate() {
             let v = _mm512_mul_ps(_mm512_cvtepi32_ps(*a), _mm512_set1_ps(rq.scale[o0 + j]));
             // As `Requant::apply_f32`: max first (NaN to the low end), then the activation as
-            // max(v, slope·v).
+            // max(v, slope·v), and + 0 (−0 to +0).
             let v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
             let v = _mm512_max_ps(v, _mm512_mul_ps(v, slope));
+            let v = _mm512_add_ps(v, _mm512_setzero_ps());
             let row = out[o0 + j];
             // SAFETY (both stores): the mask keeps the store inside this channel row's wo
             // values.
