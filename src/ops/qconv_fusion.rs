@@ -1,14 +1,17 @@
-//! Load-time fusion of `QLinearConv → DequantizeLinear → Relu | LeakyRelu → QuantizeLinear`
-//! into one int8 convolution with the activation in its requantization.
+//! Load-time fusion of `QLinearConv → DequantizeLinear (→ Relu | LeakyRelu (→
+//! QuantizeLinear))` into one int8 convolution.
 //!
-//! A QDQ-quantized model keeps its activations in f32, so every convolution followed by one
-//! makes three more passes over the feature map: u8 → f32, the activation, f32 → u8. In the
-//! `edge` model 33 of the 76 int8 convolutions are followed this way, and those passes took a
-//! quarter of the int8 frame at 640x480. ReLU and LeakyReLU commute with a positive scale, so
-//! the convolution can requantize straight to the activation's output parameters
-//! ([`Requant::with_activation`](super::simd::Requant::with_activation)): one rounding instead
-//! of two, so the result is nearer the exact value than the chain's, never further than one
-//! step from it.
+//! A QDQ-quantized model keeps its activations in f32, so every convolution makes up to three
+//! more passes over its feature map: u8 → f32, the activation, f32 → u8 (in the `edge` int8
+//! model at 640x480 the dequantizations alone took 42 ms). Two forms replace them:
+//! - where a `QuantizeLinear` follows the activation, the convolution requantizes straight to
+//!   its parameters with the activation inside
+//!   ([`Requant::with_activation`](super::simd::Requant::with_activation)): ReLU and LeakyReLU
+//!   commute with a positive scale, so one rounding replaces the chain's two, and the result
+//!   is nearer the exact value, never further than one step from it;
+//! - otherwise the convolution writes the dequantized (and activated) f32 value itself
+//!   ([`Requant::dequantized`](super::simd::Requant::dequantized)), without the rounding to
+//!   its own step.
 //!
 //! The rewrite runs on the decoded ONNX graph before tract parses it, and only where the
 //! whole chain is private: each intermediate tensor has one consumer and is not a graph
@@ -174,8 +177,7 @@ impl<'g> Chains<'g> {
             return None;
         };
         let next = self.nodes.get(reader)?;
-        let standard = next.domain.is_empty() || next.domain == "ai.onnx";
-        (standard && op_types.contains(&next.op_type.as_str())).then_some(reader)
+        (is_standard(next) && op_types.contains(&next.op_type.as_str())).then_some(reader)
     }
 
     /// Every chain, longest form first.
@@ -183,7 +185,7 @@ impl<'g> Chains<'g> {
         (0..self.nodes.len())
             .filter(|&i| {
                 let n = &self.nodes[i];
-                n.op_type == qlinear_conv::OP_TYPE && (n.domain.is_empty() || n.domain == "ai.onnx")
+                n.op_type == qlinear_conv::OP_TYPE && is_standard(n)
             })
             .filter_map(|conv| {
                 let dequantize = self.sole_reader(conv, &["DequantizeLinear"])?;
@@ -199,6 +201,11 @@ impl<'g> Chains<'g> {
             })
             .collect()
     }
+}
+
+/// Whether `node` is of ONNX's own domain (where the op types above are defined).
+fn is_standard(node: &NodeProto) -> bool {
+    node.domain.is_empty() || node.domain == "ai.onnx"
 }
 
 /// Every tensor name the nodes of `graph` and of its own subgraphs read.
@@ -242,8 +249,8 @@ impl Chain {
             return Ok(None);
         };
         let (Some(scale), Some(zero_point)) = (
-            scalar_f32(ctx, conv, conv_scale)?,
-            scalar_u8(ctx, conv, conv_zp)?,
+            scale_input(ctx, conv, conv_scale)?,
+            zero_point_input(ctx, conv, conv_zp)?,
         ) else {
             return Ok(None);
         };
@@ -251,8 +258,8 @@ impl Chain {
         else {
             return Ok(None);
         };
-        if scalar_f32(ctx, dequantize, dq_scale)? != Some(scale)
-            || scalar_u8(ctx, dequantize, dq_zp)? != Some(zero_point)
+        if scale_input(ctx, dequantize, dq_scale)? != Some(scale)
+            || zero_point_input(ctx, dequantize, dq_zp)? != Some(zero_point)
         {
             return Ok(None);
         }
@@ -366,16 +373,18 @@ fn fused_node(
     }
 }
 
-fn scalar_f32(ctx: &ParsingContext, node: &NodeProto, name: &str) -> TractResult<Option<f32>> {
+/// Input `name` of `node` as a quantization scale, if it is a constant one.
+fn scale_input(ctx: &ParsingContext, node: &NodeProto, name: &str) -> TractResult<Option<f32>> {
     Ok(takeover::constant(ctx, node, name)?
-        .filter(|t| t.datum_type() == f32::datum_type() && t.len() == 1)
-        .and_then(|t| t.cast_to_scalar::<f32>().ok()))
+        .as_ref()
+        .and_then(takeover::scale_value))
 }
 
-fn scalar_u8(ctx: &ParsingContext, node: &NodeProto, name: &str) -> TractResult<Option<u8>> {
+/// Input `name` of `node` as a u8 zero point, if it is a constant one.
+fn zero_point_input(ctx: &ParsingContext, node: &NodeProto, name: &str) -> TractResult<Option<u8>> {
     Ok(takeover::constant(ctx, node, name)?
-        .filter(|t| t.datum_type() == u8::datum_type() && t.len() == 1)
-        .and_then(|t| t.cast_to_scalar::<u8>().ok()))
+        .as_ref()
+        .and_then(takeover::zero_point_u8))
 }
 
 #[cfg(test)]

@@ -138,23 +138,6 @@ impl QLinearConvU8 {
             };
             constants.push(tensor);
         }
-        let scalar_f32 = |t: &Tensor| -> Option<f32> {
-            (t.datum_type() == f32::datum_type() && t.len() == 1)
-                .then(|| t.cast_to_scalar::<f32>().ok())
-                .flatten()
-                .filter(|s| s.is_finite() && *s > 0.0)
-        };
-        let scalar_u8 = |t: &Tensor| -> Option<u8> {
-            (t.datum_type() == u8::datum_type() && t.len() == 1)
-                .then(|| {
-                    t.try_as_plain_ram()
-                        .ok()?
-                        .as_slice::<u8>()
-                        .ok()
-                        .map(|s| s[0])
-                })
-                .flatten()
-        };
         let (x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp) = (
             &constants[0],
             &constants[1],
@@ -165,10 +148,10 @@ impl QLinearConvU8 {
             &constants[6],
         );
         let (Some(x_scale), Some(x_zp), Some(y_scale), Some(y_zp)) = (
-            scalar_f32(x_scale),
-            scalar_u8(x_zp),
-            scalar_f32(y_scale),
-            scalar_u8(y_zp),
+            takeover::scale_value(x_scale),
+            takeover::zero_point_u8(x_zp),
+            takeover::scale_value(y_scale),
+            takeover::zero_point_u8(y_zp),
         ) else {
             return Ok(None);
         };

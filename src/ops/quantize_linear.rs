@@ -68,23 +68,17 @@ impl QuantizeU8 {
             return Ok(None);
         }
         let load = |name: &str| takeover::constant(ctx, node, name);
-        let Some(scale) = load(&node.input[1])? else {
+        let Some(scale) = load(&node.input[1])?
+            .as_ref()
+            .and_then(takeover::scale_value)
+        else {
             return Ok(None);
         };
-        if scale.datum_type() != f32::datum_type() || scale.len() != 1 {
-            return Ok(None);
-        }
-        let scale = scale.cast_to_scalar::<f32>()?;
-        if !(scale.is_finite() && scale > 0.0) {
-            return Ok(None);
-        }
         let zero_point = match node.input.get(2).filter(|n| !n.is_empty()) {
             None => 0,
-            Some(name) => match load(name)? {
-                Some(z) if z.datum_type() == u8::datum_type() && z.len() == 1 => {
-                    z.try_as_plain_ram()?.as_slice::<u8>()?[0]
-                }
-                _ => return Ok(None),
+            Some(name) => match load(name)?.as_ref().and_then(takeover::zero_point_u8) {
+                Some(z) => z,
+                None => return Ok(None),
             },
         };
         Ok(Some(QuantizeU8 {

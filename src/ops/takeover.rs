@@ -59,6 +59,21 @@ pub fn constant(ctx: &ParsingContext, node: &NodeProto, name: &str) -> TractResu
     Ok(Some(tensor))
 }
 
+/// A quantization scale: a one-value f32 tensor, finite and positive.
+pub fn scale_value(t: &Tensor) -> Option<f32> {
+    (t.datum_type() == f32::datum_type() && t.len() == 1)
+        .then(|| t.cast_to_scalar::<f32>().ok())
+        .flatten()
+        .filter(|s| s.is_finite() && *s > 0.0)
+}
+
+/// A u8 zero point: a one-value u8 tensor.
+pub fn zero_point_u8(t: &Tensor) -> Option<u8> {
+    (t.datum_type() == u8::datum_type() && t.len() == 1)
+        .then(|| t.cast_to_scalar::<u8>().ok())
+        .flatten()
+}
+
 /// One-node models for the kernels' tests.
 #[cfg(test)]
 pub mod test_models {

@@ -7,8 +7,9 @@
 //!
 //! The int8 convolution ([`QConvRowFn`]) has its own variants: `vnni.rs` on x86 (AVX-512 VNNI:
 //! `vpdpbusd` does 64 u8·i8 multiply-adds per instruction), `sdot.rs` on aarch64 (DotProd:
-//! `sdot` does 16); their tables take the float kernels from `x86.rs` and `neon.rs`. There is no AVX-512 copy of the float kernels: they are bound by memory
-//! bandwidth (the gate) or are a small share of an FFT-bound op (the complex product).
+//! `sdot` does 16); their tables take the float kernels from `x86.rs` and `neon.rs`. There is
+//! no AVX-512 copy of the float kernels: they are bound by memory bandwidth (the gate) or are a
+//! small share of an FFT-bound op (the complex product).
 
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
@@ -178,8 +179,9 @@ impl Requant {
         }
     }
 
-    /// Fuses `DequantizeLinear → activation → QuantizeLinear` behind the convolution: the
-    /// scaled sum is first held to `range` (the convolution's own u8 output range, in the new
+    /// Fuses an activation behind the convolution (`DequantizeLinear → activation`, then a
+    /// `QuantizeLinear` or [`dequantized`](Requant::dequantized)): the scaled sum is first held
+    /// to `range` (the convolution's own u8 output range, in the new
     /// output's steps, so its saturation survives the fusion), then multiplied by
     /// `negative_slope` where below zero. Both ReLU and LeakyReLU commute with the positive
     /// scale, so one rounding replaces the chain's two. `negative_slope` must lie in [0, 1].
