@@ -1,6 +1,6 @@
 //! `ship-tools train`: a few steps of `edge` on tiny crops lower the loss and fill the run
 //! directory; a run resumed halfway ends with the same weights as one run straight through;
-//! bad input gives errors that name the file. Data: crops of the TNO samples written to a temp
+//! a doubled SIGINT still saves the checkpoint; bad input gives errors that name the file. Data: crops of the TNO samples written to a temp
 //! folder (CI has no shared data).
 
 use std::collections::HashMap;
@@ -198,6 +198,66 @@ fn a_short_run_lowers_the_loss_and_writes_the_run_directory() {
         .filter(|n| n.starts_with('.'))
         .collect();
     assert!(stray.is_empty(), "{stray:?}");
+}
+
+/// GNU `timeout` (and `kill` to a process group) delivers SIGINT to the trainer twice at once.
+/// That is one interrupt: the run still finishes its step, saves the checkpoint and says where
+/// to resume, instead of quitting on the second signal.
+#[cfg(unix)]
+#[test]
+fn a_doubled_interrupt_still_saves_the_checkpoint() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tiny_data(tmp.path(), false);
+    let out = tmp.path().join("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ship-tools"))
+        .args(["train", "--preset", "edge", "--holdout", "1"])
+        .args(["--steps", "1000000", "--batch", "2", "--crop", "32"])
+        .args(["--val-every", "2", "--seed", "3"])
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let trained = line.starts_with("step 2 ");
+        seen.push(line);
+        if trained {
+            break;
+        }
+    }
+    assert!(
+        seen.last().is_some_and(|l| l.starts_with("step 2 ")),
+        "{seen:?}"
+    );
+    let pid = child.id() as libc::pid_t;
+    for _ in 0..2 {
+        // SAFETY: signals our own child, which has not been waited for yet.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+        // Apart enough to arrive as two signals (one pending SIGINT absorbs another), close
+        // enough to land before the run has saved and exited.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    seen.extend(lines.map(|l| l.unwrap()));
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen:?}");
+    let stopped = seen
+        .iter()
+        .find_map(|l| l.strip_prefix("stopped at step "))
+        .and_then(|rest| rest.split(';').next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or_else(|| panic!("no resume hint: {seen:?}"));
+    let ckpt = checkpoint::load(&out.join("last.safetensors")).unwrap();
+    assert_eq!(ckpt.state.step, stopped);
+    assert!(stopped >= 2);
 }
 
 /// The checkpoint restores the whole state (weights, Adam moments, step, data RNG), so the

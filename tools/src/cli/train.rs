@@ -19,6 +19,25 @@ use ship_tools::train::{self, Events, Start, TrainOptions, ValSource};
 /// Exit code of a run stopped by Ctrl-C after its checkpoint was saved (128 + SIGINT).
 const EXIT_INTERRUPTED: i32 = 130;
 
+/// A repeated SIGINT this soon after the first is the same interrupt, not a second Ctrl-C:
+/// GNU `timeout` signals its child and then its whole process group, so the trainer gets the
+/// signal twice at once, and quitting on the second dropped the checkpoint the first had asked
+/// for (5 of 6 runs on an H100 ended so).
+const SAME_INTERRUPT: Duration = Duration::from_secs(1);
+
+/// A second Ctrl-C: leave now (every file is written atomically). `_exit` skips the C exit
+/// handlers: the CUDA driver's would tear the context down under the training thread, which
+/// then hung or failed with `CUDA_ERROR_DEINITIALIZED` instead of exiting.
+fn quit_now() -> ! {
+    #[cfg(unix)]
+    // SAFETY: `_exit` takes no pointers and ends the process.
+    unsafe {
+        libc::_exit(EXIT_INTERRUPTED)
+    }
+    #[cfg(not(unix))]
+    std::process::exit(EXIT_INTERRUPTED)
+}
+
 /// Arguments of `train`. Options left out take their defaults for a new run and the recorded
 /// values for `--resume`.
 #[derive(Debug, ClapArgs)]
@@ -284,12 +303,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
+    let mut first = None;
     ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            // A second Ctrl-C: leave now (every file is written atomically).
-            std::process::exit(EXIT_INTERRUPTED);
+        let since_first = *first.get_or_insert_with(Instant::now);
+        if !flag.swap(true, Ordering::SeqCst) {
+            eprintln!(
+                "\ninterrupted: saving a checkpoint after this step (Ctrl-C again to quit now)"
+            );
+        } else if since_first.elapsed() >= SAME_INTERRUPT {
+            quit_now();
         }
-        eprintln!("\ninterrupted: saving a checkpoint after this step (Ctrl-C again to quit now)");
     })
     .context("installing the Ctrl-C handler")?;
 
