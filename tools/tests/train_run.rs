@@ -1,7 +1,7 @@
 //! `ship-tools train`: a few steps of `edge` on tiny crops lower the loss and fill the run
 //! directory; a run resumed halfway ends with the same weights as one run straight through;
-//! a doubled SIGINT still saves the checkpoint; bad input gives errors that name the file. Data: crops of the TNO samples written to a temp
-//! folder (CI has no shared data).
+//! a doubled SIGINT still saves the checkpoint; bad input gives errors that name the file.
+//! Data: crops of the TNO samples written to a temp folder (CI has no shared data).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -224,6 +224,17 @@ fn a_doubled_interrupt_still_saves_the_checkpoint() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let pid = child.id() as libc::pid_t;
+    // A run that never reaches step 2, or never stops, fails the test instead of hanging it.
+    let finished = std::sync::Arc::new(AtomicBool::new(false));
+    let watchdog = finished.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(300));
+        if !watchdog.load(std::sync::atomic::Ordering::SeqCst) {
+            // SAFETY: signals our own child, still unreaped while `finished` is false.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    });
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut seen = Vec::new();
     for line in lines.by_ref() {
@@ -238,7 +249,6 @@ fn a_doubled_interrupt_still_saves_the_checkpoint() {
         seen.last().is_some_and(|l| l.starts_with("step 2 ")),
         "{seen:?}"
     );
-    let pid = child.id() as libc::pid_t;
     for _ in 0..2 {
         // SAFETY: signals our own child, which has not been waited for yet.
         assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
@@ -248,6 +258,7 @@ fn a_doubled_interrupt_still_saves_the_checkpoint() {
     }
     seen.extend(lines.map(|l| l.unwrap()));
     let status = child.wait().unwrap();
+    finished.store(true, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(status.code(), Some(130), "{seen:?}");
     let stopped = seen
         .iter()

@@ -305,12 +305,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let flag = stop.clone();
     let mut first = None;
     ctrlc::set_handler(move || {
-        let since_first = *first.get_or_insert_with(Instant::now);
+        let first_at = *first.get_or_insert_with(Instant::now);
         if !flag.swap(true, Ordering::SeqCst) {
             eprintln!(
                 "\ninterrupted: saving a checkpoint after this step (Ctrl-C again to quit now)"
             );
-        } else if since_first.elapsed() >= SAME_INTERRUPT {
+        } else if first_at.elapsed() >= SAME_INTERRUPT {
             quit_now();
         }
     })
